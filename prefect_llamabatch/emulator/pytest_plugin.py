@@ -1,0 +1,1 @@
+"""pytest fixtures for running tests against a local LlamaCloud emulator."""
