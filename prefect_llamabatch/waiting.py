@@ -1,0 +1,462 @@
+"""Waiting for a batch job: polling schedule, deadline, outage budget, progress tracking.
+
+The pieces are pure (no I/O, no clock of their own) and unit-tested on their own:
+
+* :class:`WaitSettings`: every knob, validated.
+* :class:`PollSchedule`: the intervals between polls (2 s, ×1.5, capped at 30 s by default).
+* :class:`OutageBudget`: how long transient API failures are ridden out.
+* :class:`ProgressTracker`: what changed since the last poll (so logs and events fire on changes only).
+
+:func:`wait_steps` composes them into the wait loop, written once as steps (see ``_dispatch``); the
+``wait_for_batch_job`` task runs it with the sync or the async client.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Union
+from uuid import UUID
+
+from prefect.logging.loggers import LoggingAdapter
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from prefect_llamabatch import _dispatch as ops
+from prefect_llamabatch._dispatch import Steps
+from prefect_llamabatch.models import BatchJobStatus
+from prefect_llamabatch.results import BatchApiUnavailable, BatchJobTimeout
+
+__all__ = [
+    "OutageBudget",
+    "PollSchedule",
+    "ProgressTracker",
+    "WaitOutcome",
+    "WaitSettings",
+    "is_transient_error",
+    "wait_steps",
+]
+
+Logger = Union[logging.Logger, LoggingAdapter]
+
+
+class WaitSettings(BaseModel):
+    """How to wait for a batch job.
+
+    Example:
+        ```python
+        from prefect_llamabatch.waiting import WaitSettings
+
+        settings = WaitSettings(timeout_seconds=3600, max_poll_interval=10)
+        assert list(settings.schedule().take(3)) == [2.0, 3.0, 4.5]
+        ```
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    poll_interval: float = Field(
+        default=2.0, gt=0, description="Seconds before the second poll; later ones back off."
+    )
+    backoff_factor: float = Field(
+        default=1.5, ge=1.0, description="Each interval is the previous one times this."
+    )
+    max_poll_interval: float = Field(
+        default=30.0, gt=0, description="Upper bound of the interval between polls, in seconds."
+    )
+    timeout_seconds: float | None = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description=(
+            "Give up waiting after this many seconds (monotonic clock; the status is checked "
+            "once more at the deadline). None waits without a deadline."
+        ),
+    )
+    cancel_on_timeout: bool = Field(
+        default=True, description="Cancel the remote job when the wait times out."
+    )
+    outage_budget_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description=(
+            "How long the API may stay unreachable (connection errors, 5xx, 429 after the "
+            "client's own retries) before the wait fails."
+        ),
+    )
+    progress_artifact: bool = Field(
+        default=True, description="Keep a Prefect progress artifact in step with the job."
+    )
+    emit_events: bool = Field(
+        default=True, description="Emit llamacloud.batch.<status> events on state changes."
+    )
+
+    @model_validator(mode="after")
+    def _check_cap(self) -> WaitSettings:
+        if self.max_poll_interval < self.poll_interval:
+            raise ValueError(
+                f"max_poll_interval ({self.max_poll_interval}) must be >= poll_interval "
+                f"({self.poll_interval})"
+            )
+        return self
+
+    def schedule(self) -> PollSchedule:
+        """A fresh polling schedule for these settings."""
+        return PollSchedule(self.poll_interval, self.backoff_factor, self.max_poll_interval)
+
+
+@dataclass
+class PollSchedule:
+    """Intervals between polls: ``initial``, then ×``factor`` each time, never above ``cap``.
+
+    Example:
+        ```python
+        from prefect_llamabatch.waiting import PollSchedule
+
+        assert list(PollSchedule(2, 1.5, 5).take(4)) == [2, 3, 4.5, 5]
+        ```
+    """
+
+    initial: float
+    factor: float
+    cap: float
+    _current: float | None = field(default=None, init=False, repr=False)
+
+    def next(self) -> float:
+        """The next interval, in seconds."""
+        if self._current is None:
+            self._current = min(self.initial, self.cap)
+        else:
+            self._current = min(self._current * self.factor, self.cap)
+        return self._current
+
+    def take(self, n: int) -> Iterator[float]:
+        """The next ``n`` intervals."""
+        for _ in range(n):
+            yield self.next()
+
+
+@dataclass
+class OutageBudget:
+    """Tracks one outage: when it started, whether it has lasted longer than allowed.
+
+    Example:
+        ```python
+        from prefect_llamabatch.waiting import OutageBudget
+
+        budget = OutageBudget(60)
+        budget.failed(at=100.0, error="503")
+        assert not budget.exhausted(at=150.0) and budget.exhausted(at=160.0)
+        budget.recovered()
+        assert not budget.active
+        ```
+    """
+
+    budget_seconds: float
+    started_at: float | None = None
+    failures: int = 0
+    last_error: str = ""
+
+    @property
+    def active(self) -> bool:
+        """Whether the API is currently considered unreachable."""
+        return self.started_at is not None
+
+    def failed(self, *, at: float, error: str) -> bool:
+        """Record a transient failure; True when it starts a new outage."""
+        new = self.started_at is None
+        if new:
+            self.started_at = at
+        self.failures += 1
+        self.last_error = error
+        return new
+
+    def recovered(self) -> None:
+        """End the outage."""
+        self.started_at = None
+        self.failures = 0
+        self.last_error = ""
+
+    def elapsed(self, *, at: float) -> float:
+        """Seconds since the outage started (0 when there is none)."""
+        return 0.0 if self.started_at is None else at - self.started_at
+
+    def remaining(self, *, at: float) -> float:
+        """Seconds left in the budget (the whole budget when there is no outage)."""
+        return max(self.budget_seconds - self.elapsed(at=at), 0.0)
+
+    def exhausted(self, *, at: float) -> bool:
+        """Whether the outage has lasted the whole budget."""
+        return self.active and self.elapsed(at=at) >= self.budget_seconds
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one poll changed: the status, the (whole-percent) progress, or nothing."""
+
+    status_changed: bool
+    progress_changed: bool
+    previous_status: str | None
+
+
+@dataclass
+class ProgressTracker:
+    """Remembers the last status and progress seen, to act on changes only.
+
+    Example:
+        ```python
+        from prefect_llamabatch.models import BatchJob, BatchJobStatus
+        from prefect_llamabatch.waiting import ProgressTracker
+
+        job = BatchJob(id="bj-1", job_type="parse", project_id="p", status="running", total_items=2)
+        tracker = ProgressTracker()
+        assert tracker.observe(BatchJobStatus(job=job, progress_percentage=10)).status_changed
+        assert not tracker.observe(BatchJobStatus(job=job, progress_percentage=10.2)).progress_changed
+        ```
+    """
+
+    status: str | None = None
+    percent: int | None = None
+    counters: tuple[int, int, int] | None = None
+
+    def observe(self, status: BatchJobStatus) -> Change:
+        """Record a poll's answer and say what changed."""
+        job = status.job
+        new_status = job.status_value
+        new_percent = int(math.floor(status.progress_percentage))
+        counters = (job.processed_items or 0, job.failed_items or 0, job.skipped_items or 0)
+        previous = self.status
+        change = Change(
+            status_changed=new_status != previous,
+            progress_changed=new_percent != self.percent or counters != self.counters,
+            previous_status=previous,
+        )
+        self.status, self.percent, self.counters = new_status, new_percent, counters
+        return change
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    """Whether an error (after the client's own retries) is worth riding out while waiting.
+
+    Connection errors, timeouts, 408, 429 and 5xx are; anything else (401, 403, 404 …) is not:
+    waiting longer will not fix a revoked key or a job id that does not exist.
+    """
+    from prefect_llamabatch.errors import APIConnectionError, APIStatusError
+
+    if isinstance(exc, APIConnectionError):
+        return True
+    if isinstance(exc, APIStatusError):
+        return exc.status_code in (408, 429) or exc.status_code >= 500
+    return False
+
+
+@dataclass(frozen=True)
+class WaitOutcome:
+    """The last status seen (a final one), and what the wait cost."""
+
+    status: BatchJobStatus
+    polls: int
+    elapsed_seconds: float
+    outages: int
+
+
+_ARTIFACT_KEY_UNSAFE = re.compile(r"[^a-z0-9-]+")
+
+
+def progress_artifact_key(job_id: str) -> str:
+    """The progress artifact key of a job (artifact keys allow lowercase, digits and dashes)."""
+    slug = _ARTIFACT_KEY_UNSAFE.sub("-", job_id.lower()).strip("-")
+    return f"llamabatch-progress-{slug}"
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def wait_steps(
+    job_id: str,
+    settings: WaitSettings,
+    *,
+    logger: Logger,
+    api: str,
+    on_change: Callable[[BatchJobStatus, str | None], Any] | None = None,
+    request_options: dict[str, Any] | None = None,
+) -> Steps[WaitOutcome]:
+    """The wait loop: poll with backoff until a final status, the deadline or the outage budget.
+
+    Args:
+        job_id: The batch job.
+        settings: Schedule, deadline, budget, artifact and event switches.
+        logger: Run logger; written to on status/progress changes and outages only.
+        api: The API base URL, for error messages.
+        on_change: Called with the new status and the previous status string on every status
+            change (the task emits the event there).
+        request_options: Extra keyword arguments for ``get_job``/``cancel_job`` (organization,
+            project).
+
+    Returns:
+        The final status seen, the number of polls and the elapsed time.
+
+    Raises:
+        BatchJobTimeout: The deadline passed (the job is cancelled first if configured).
+        BatchApiUnavailable: Transient failures lasted longer than the outage budget.
+        LlamaCloudError: A non-transient API error (bad key, unknown job …).
+    """
+    options = request_options or {}
+    schedule = settings.schedule()
+    outage = OutageBudget(settings.outage_budget_seconds)
+    tracker = ProgressTracker()
+    start = yield from ops.monotonic()
+    deadline = None if settings.timeout_seconds is None else start + settings.timeout_seconds
+    artifact_id: UUID | None = None
+    artifacts = settings.progress_artifact
+    polls = 0
+    outages = 0
+    last: BatchJobStatus | None = None
+    at_deadline = False
+
+    while True:
+        polls += 1
+        try:
+            status = yield from ops.get_job(job_id, **options)
+        except Exception as exc:
+            if not is_transient_error(exc):
+                raise
+            now = yield from ops.monotonic()
+            if outage.failed(at=now, error=_describe(exc)):
+                outages += 1
+                logger.warning(
+                    "LlamaCloud API unreachable while waiting for batch job %s (%s); riding it "
+                    "out for up to %gs",
+                    job_id,
+                    _describe(exc),
+                    settings.outage_budget_seconds,
+                )
+            if outage.exhausted(at=now) and not at_deadline:
+                raise BatchApiUnavailable(
+                    api=api,
+                    job_id=job_id,
+                    unreachable_seconds=outage.elapsed(at=now),
+                    budget_seconds=settings.outage_budget_seconds,
+                    last_error=outage.last_error,
+                ) from exc
+        else:
+            last = status
+            if outage.active:
+                now = yield from ops.monotonic()
+                logger.info(
+                    "LlamaCloud API reachable again after %.0fs (%d failed poll(s))",
+                    outage.elapsed(at=now),
+                    outage.failures,
+                )
+                outage.recovered()
+            change = tracker.observe(status)
+            job = status.job
+            if change.status_changed:
+                final = (
+                    "" if job.is_terminal or job.status_value in _KNOWN else " (not final; waiting)"
+                )
+                logger.info(
+                    "Batch job %s is %s%s: %d/%d processed, %d failed, %d skipped (%.0f%%)",
+                    job_id,
+                    job.status_value,
+                    final,
+                    job.processed_items or 0,
+                    job.total_items,
+                    job.failed_items or 0,
+                    job.skipped_items or 0,
+                    status.progress_percentage,
+                )
+                if on_change is not None:
+                    on_change(status, change.previous_status)
+            elif change.progress_changed:
+                logger.info(
+                    "Batch job %s: %d/%d processed, %d failed, %d skipped (%.0f%%)",
+                    job_id,
+                    job.processed_items or 0,
+                    job.total_items,
+                    job.failed_items or 0,
+                    job.skipped_items or 0,
+                    status.progress_percentage,
+                )
+            if artifacts and (change.progress_changed or artifact_id is None):
+                artifact_id, artifacts = yield from _progress(
+                    artifact_id, job_id, status.progress_percentage, logger
+                )
+            if job.is_terminal:
+                end = yield from ops.monotonic()
+                return WaitOutcome(status, polls, end - start, outages)
+
+        if at_deadline:
+            raise (yield from _time_out(job_id, settings, last, outage, logger, options))
+
+        now = yield from ops.monotonic()
+        interval = schedule.next()
+        if outage.active:
+            # Make the last attempt exactly when the budget runs out, not up to a cap later.
+            interval = min(interval, outage.remaining(at=now))
+        if deadline is not None and now + interval >= deadline:
+            interval = max(deadline - now, 0.0)
+            at_deadline = True
+        yield from ops.sleep(interval)
+
+
+_KNOWN = frozenset({"pending", "running", "dispatched"})
+
+
+def _progress(
+    artifact_id: UUID | None, job_id: str, percent: float, logger: Logger
+) -> Steps[tuple[UUID | None, bool]]:
+    """Create or update the progress artifact; an artifact failure never fails the wait."""
+    percent = min(max(percent, 0.0), 100.0)
+    try:
+        if artifact_id is None:
+            created = yield from ops.call(
+                "create_progress_artifact",
+                percent,
+                progress_artifact_key(job_id),
+                f"Progress of LlamaCloud batch job {job_id}",
+            )
+            return created, True
+        yield from ops.call("update_progress_artifact", artifact_id, percent)
+        return artifact_id, True
+    except Exception as exc:
+        logger.warning("Progress artifact disabled for this wait: %s", _describe(exc))
+        return artifact_id, False
+
+
+def _time_out(
+    job_id: str,
+    settings: WaitSettings,
+    last: BatchJobStatus | None,
+    outage: OutageBudget,
+    logger: Logger,
+    options: dict[str, Any],
+) -> Steps[BatchJobTimeout]:
+    cancelled = False
+    note = ""
+    if outage.active:
+        note = f"; the API was unreachable at the deadline ({outage.last_error})"
+    if settings.cancel_on_timeout:
+        try:
+            yield from ops.cancel_job(
+                job_id,
+                f"prefect-llamabatch: wait timed out after {settings.timeout_seconds:g}s",
+                **options,
+            )
+            cancelled = True
+        except Exception as exc:
+            logger.error(
+                "Could not cancel batch job %s after the timeout: %s", job_id, _describe(exc)
+            )
+    assert settings.timeout_seconds is not None  # only reachable with a deadline
+    error = BatchJobTimeout(
+        job_id=job_id,
+        timeout_seconds=settings.timeout_seconds,
+        last_status=last.job.status_value if last else None,
+        progress_percentage=last.progress_percentage if last else 0.0,
+        remote_cancelled=cancelled,
+        note=note,
+    )
+    logger.error("%s", error)
+    return error
