@@ -36,6 +36,7 @@ from prefect.artifacts import (
 )
 from typing_extensions import ParamSpec
 
+from prefect_llamabatch import _tracking
 from prefect_llamabatch.models import (
     BatchCancelResponse,
     BatchJob,
@@ -110,6 +111,14 @@ class SyncPort:
     def op_requests(self) -> int:
         return self.client.stats.requests
 
+    def op_record(
+        self, flow_run_id: str, job: BatchJob, credentials: LlamaCloudCredentials
+    ) -> None:
+        _tracking.record_job(flow_run_id, job, credentials)
+
+    def op_forget(self, flow_run_id: str, job_id: str) -> None:
+        _tracking.forget_job(flow_run_id, job_id)
+
     def op_create_progress_artifact(
         self, progress: float, key: str | None, description: str
     ) -> UUID:
@@ -155,6 +164,14 @@ class AsyncPort:
 
     async def op_requests(self) -> int:
         return self.client.stats.requests
+
+    async def op_record(
+        self, flow_run_id: str, job: BatchJob, credentials: LlamaCloudCredentials
+    ) -> None:
+        await _tracking.arecord_job(flow_run_id, job, credentials)
+
+    async def op_forget(self, flow_run_id: str, job_id: str) -> None:
+        await _tracking.aforget_job(flow_run_id, job_id)
 
     async def op_create_progress_artifact(
         self, progress: float, key: str | None, description: str
@@ -235,7 +252,7 @@ class DualTask(Generic[P, R]):
     def __init__(self, sync_task: Task[P, R], async_task: Task[P, Coroutine[Any, Any, R]]) -> None:
         self.sync = sync_task
         self.aio = async_task
-        self._call = async_dispatch(async_task)(sync_task)  # type: ignore[arg-type]
+        self._call = async_dispatch(async_task)(sync_task)
         functools.update_wrapper(self, sync_task.fn, updated=())
 
     @property

@@ -223,7 +223,7 @@ class ProgressTracker:
         """Record a poll's answer and say what changed."""
         job = status.job
         new_status = job.status_value
-        new_percent = int(math.floor(status.progress_percentage))
+        new_percent = math.floor(status.progress_percentage)
         counters = (job.processed_items or 0, job.failed_items or 0, job.skipped_items or 0)
         previous = self.status
         change = Change(

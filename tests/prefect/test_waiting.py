@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import pytest
@@ -15,6 +16,7 @@ from prefect_llamabatch.errors import (
     NotFoundError,
     RateLimitError,
     ServerError,
+    error_for_status,
 )
 from prefect_llamabatch.results import BatchApiUnavailable, BatchJobTimeout
 from prefect_llamabatch.waiting import (
@@ -52,13 +54,9 @@ def server_error(code: int = 503) -> ServerError:
 
 
 def _status_error(cls, code):  # type: ignore[no-untyped-def]
-    import httpx
-
-    request = httpx.Request("GET", f"{API}/api/v1/beta/batch-processing/bj-1")
-    response = httpx.Response(code, request=request, json={"detail": "boom"})
-    from prefect_llamabatch.errors import error_from_response
-
-    err = error_from_response(response)
+    err = error_for_status(
+        code, method="GET", path="/api/v1/beta/batch-processing/bj-1", detail="boom"
+    )
     assert isinstance(err, cls), err
     return err
 
@@ -70,7 +68,7 @@ def test_default_schedule_backs_off_to_the_cap() -> None:
     intervals = list(WaitSettings().schedule().take(12))
     assert intervals[:4] == [2.0, 3.0, 4.5, 6.75]
     assert intervals[-1] == 30.0
-    assert all(b >= a for a, b in zip(intervals, intervals[1:]))
+    assert all(b >= a for a, b in itertools.pairwise(intervals))
     assert max(intervals) == 30.0
 
 
@@ -132,7 +130,7 @@ def test_transient_classification() -> None:
     assert is_transient_error(server_error(503))
     assert is_transient_error(server_error(500))
     assert is_transient_error(_status_error(RateLimitError, 429))
-    assert is_transient_error(APIConnectionError("refused"))
+    assert is_transient_error(APIConnectionError("refused", method="GET", path="/x"))
     assert not is_transient_error(_status_error(AuthenticationError, 401))
     assert not is_transient_error(_status_error(NotFoundError, 404))
     assert not is_transient_error(ValueError("x"))
@@ -228,7 +226,7 @@ def test_outage_within_budget_is_ridden_out(caplog: pytest.LogCaptureFixture) ->
         [
             job_status("running"),
             server_error(503),
-            APIConnectionError("connection refused"),
+            APIConnectionError("connection refused", method="GET", path="/x"),
             server_error(502),
             job_status("completed", processed=10),
         ]
