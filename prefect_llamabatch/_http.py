@@ -925,7 +925,7 @@ class ClientCore:
             "POST",
             f"{BATCH_PATH}/{segment}/cancel",
             tenant=tenant,
-            body=BatchCancelRequest(reason=reason),
+            body=BatchCancelRequest.model_validate({} if reason is None else {"reason": reason}),
             headers={"temporal-namespace": namespace},
         )
         status_request = self.request("GET", f"{BATCH_PATH}/{segment}", tenant=tenant)
