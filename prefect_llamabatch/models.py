@@ -405,7 +405,8 @@ class WireModel(BaseModel):
     parsing.
     """
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # hide_input_in_errors: a ValidationError's text would otherwise echo the input, secrets included.
+    model_config = ConfigDict(extra="allow", populate_by_name=True, hide_input_in_errors=True)
 
     _strict_fields: ClassVar[bool] = True
 
@@ -452,7 +453,8 @@ class WireModel(BaseModel):
 class ResponseModel(BaseModel):
     """Base of every response model: tolerant of fields and enum values it does not know."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # hide_input_in_errors: a ValidationError's text would otherwise echo the input, secrets included.
+    model_config = ConfigDict(extra="allow", populate_by_name=True, hide_input_in_errors=True)
 
 
 JobStatusValue = Annotated[Union[JobStatus, str], Field(union_mode="left_to_right")]
