@@ -157,7 +157,8 @@ class EmulatorAdmin:
     # ------------------------------------------------------------------ state
 
     def reset(self) -> None:
-        """Forget every directory, file, job, result and logged request; faults back to start."""
+        """Back to the start: no directory, file, job, result or logged request; the faults,
+        settings and frozen state the emulator was started with."""
         self._call("POST", "/reset")
 
     def seed_directory(

@@ -102,7 +102,7 @@ async def info(state: Admin) -> dict[str, Any]:
 
 @router.post("/reset", name="admin_reset")
 async def reset(state: Admin) -> dict[str, bool]:
-    """Forget all state (rows, files, outputs, request log, outage); faults back to start."""
+    """Back to the start: all state forgotten; faults, settings, frozen state as configured."""
     await state.scheduler.forget_all()
     state.wipe()
     return {"reset": True}

@@ -279,6 +279,8 @@ class FaultMiddleware:
         kind = decision.kind
         if kind is not None:
             record["fault"] = kind.value
+        elif decision.latency > 0:
+            record["fault"] = FaultKind.LATENCY.value
         if kind is not None and kind in _PRE_HANDLER:
             record["status"] = await _send_fault(send, kind, decision.rule)
             return

@@ -2,8 +2,8 @@
 
 Installed with the package (``pytest11`` entry point), so any test suite can use:
 
-* ``llamacloud_emulator``: a running :class:`~prefect_llamabatch.emulator.Emulator`, fresh for
-  each test (start-up takes about 15 ms). Configure it per test with
+* ``llamacloud_emulator``: a running :class:`~prefect_llamabatch.emulator.Emulator` in its start
+  state for each test (servers are pooled per config and reset between tests). Configure it with
   ``@pytest.mark.llamacloud_emulator(time_scale=0.001, failure_patterns=["*bad*"])`` or for a
   whole module by overriding the ``llamacloud_emulator_config`` fixture.
 * ``llamacloud_env``: the same emulator, with ``LLAMA_CLOUD_BASE_URL`` and
@@ -33,8 +33,12 @@ if TYPE_CHECKING:  # the emulator (FastAPI, uvicorn) is imported only when a tes
     from prefect_llamabatch.emulator import Emulator, EmulatorConfig
 
 MARKER = "llamacloud_emulator"
-# Tests want speed: 100 ms items take 1 ms unless a test says otherwise.
-DEFAULT_TEST_OVERRIDES: dict[str, Any] = {"time_scale": 0.01}
+# Tests want speed: 100 ms items take 1 ms unless a test says otherwise. A fixed admin token lets
+# equal configs share a pooled server.
+DEFAULT_TEST_OVERRIDES: dict[str, Any] = {
+    "time_scale": 0.01,
+    "admin_token": "pytest-llamacloud-emulator-admin",
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,6 +47,71 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{MARKER}(**config): EmulatorConfig fields for the llamacloud_emulator fixture",
     )
+
+
+class EmulatorPool:
+    """Running emulators kept across tests, reset between them.
+
+    Starting takes ~15 ms but uvicorn's shutdown takes ~150 ms, so each config's server is kept
+    and reset (all state wiped; faults, settings and frozen state back to the config) instead.
+    Configs with a database file or data folder always get a fresh server.
+    """
+
+    def __init__(self) -> None:
+        self._idle: dict[str, list[Emulator]] = {}
+        self._all: list[Emulator] = []
+
+    @staticmethod
+    def _key(config: EmulatorConfig) -> str | None:
+        if config.db_path is not None or config.data_dir is not None:
+            return None
+        return config.model_dump_json(context={"reveal_secrets": True}) + repr(
+            [(k.key.get_secret_value(), k.organization_id, k.project_ids) for k in config.api_keys]
+            + [config.admin_token.get_secret_value()]
+        )
+
+    def acquire(self, config: EmulatorConfig) -> Emulator:
+        """A running, clean emulator for this config."""
+        from prefect_llamabatch.emulator import Emulator
+
+        key = self._key(config)
+        idle = self._idle.get(key, []) if key is not None else []
+        while idle:
+            emulator = idle.pop()
+            if emulator.running:
+                return emulator
+            emulator.close()
+        emulator = Emulator(config).start()
+        self._all.append(emulator)
+        return emulator
+
+    def release(self, emulator: Emulator) -> None:
+        """Reset the emulator and keep it for the next test with the same config."""
+        key = self._key(emulator.config)
+        if key is None or not emulator.running:
+            emulator.close()
+            return
+        try:
+            emulator.admin.reset()
+        except Exception:
+            emulator.close()
+            raise
+        self._idle.setdefault(key, []).append(emulator)
+
+    def close(self) -> None:
+        """Stop every emulator."""
+        for emulator in self._all:
+            emulator.close()
+        self._all.clear()
+        self._idle.clear()
+
+
+@pytest.fixture(scope="session")
+def llamacloud_emulator_pool() -> Iterator[EmulatorPool]:
+    """The session's pool of running emulators (used by ``llamacloud_emulator``)."""
+    pool = EmulatorPool()
+    yield pool
+    pool.close()
 
 
 @pytest.fixture
@@ -57,12 +126,15 @@ def llamacloud_emulator_config(request: pytest.FixtureRequest) -> EmulatorConfig
 
 
 @pytest.fixture
-def llamacloud_emulator(llamacloud_emulator_config: EmulatorConfig) -> Iterator[Emulator]:
-    """A running emulator on a free loopback port, stopped and wiped after the test."""
-    from prefect_llamabatch.emulator import Emulator
-
-    with Emulator(llamacloud_emulator_config) as emulator:
+def llamacloud_emulator(
+    llamacloud_emulator_config: EmulatorConfig, llamacloud_emulator_pool: EmulatorPool
+) -> Iterator[Emulator]:
+    """A running emulator on a loopback port, in its start state; reset after the test."""
+    emulator = llamacloud_emulator_pool.acquire(llamacloud_emulator_config)
+    try:
         yield emulator
+    finally:
+        llamacloud_emulator_pool.release(emulator)
 
 
 @pytest.fixture

@@ -52,6 +52,7 @@ class EmulatorState:
     faults: FaultInjector
     outage: Outage
     log: RequestLog
+    initial_config: EmulatorConfig
     base_url: str = ""
 
     @classmethod
@@ -69,6 +70,7 @@ class EmulatorState:
             faults=FaultInjector(config.faults),
             outage=Outage(),
             log=RequestLog(size=config.request_log_size),
+            initial_config=config,
         )
 
     def save_blob(
@@ -96,13 +98,20 @@ class EmulatorState:
         )
 
     def wipe(self) -> None:
-        """Forget all state: rows, files, outputs, the request log, outage and faults."""
+        """Back to how it started: no rows, files, outputs or logged requests, no outage, and the
+        faults, settings and frozen state of the start configuration."""
         self.store.reset()
         for sub in ("files", "outputs"):
             shutil.rmtree(self.data_dir / sub, ignore_errors=True)
         self.log.clear()
         self.outage.clear()
+        self.config = self.initial_config
         self.faults.configure(self.config.faults)
+        self.scheduler.settings = processing_settings(self.config)
+        if self.config.start_frozen:
+            self.scheduler.freeze()
+        else:
+            self.scheduler.resume()
 
     # Presigned download URLs: an HMAC of the file id and expiry under the admin token.
     def sign_download(self, file_id: str, ttl_seconds: int = 3600) -> tuple[str, int]:
