@@ -39,6 +39,7 @@ __all__ = [
     "SkippedItem",
     "check_outcome",
     "top_errors",
+    "verdict",
 ]
 
 
@@ -279,10 +280,12 @@ class BatchRunResult(BaseModel):
             f"({self.api_calls} API calls)"
         )
         if self.accepted_failures:
-            line += (
-                f"; {c.failed} failed item(s) accepted "
-                f"(max_failed_fraction={self.max_failed_fraction})"
+            limit = (
+                "any number accepted"
+                if self.max_failed_fraction is None
+                else f"max_failed_fraction={self.max_failed_fraction:g}"
             )
+            line += f"; {c.failed} failed item(s) accepted ({limit})"
         return line
 
 
@@ -417,6 +420,49 @@ class BatchApiUnavailable(BatchRunError):
         self.unreachable_seconds = unreachable_seconds
         self.budget_seconds = budget_seconds
         self.last_error = last_error
+
+
+def verdict(
+    status: str,
+    counts: JobCounts,
+    max_failed_fraction: float | None,
+    *,
+    error_message: str | None = None,
+) -> str:
+    """One sentence saying how a finished job is judged (for summaries and logs).
+
+    Example:
+        ```python
+        from prefect_llamabatch.results import JobCounts, verdict
+
+        text = verdict("completed", JobCounts(total=10, processed=10, failed=1), 0.2)
+        assert text.startswith("Accepted failures")
+        ```
+    """
+    if status == JobStatus.FAILED.value:
+        return "Failed: the batch job failed" + (f" ({error_message})." if error_message else ".")
+    if status == JobStatus.CANCELLED.value:
+        return (
+            f"Cancelled: the batch job was cancelled after {counts.processed} of {counts.total} "
+            "items were processed."
+        )
+    if counts.failed == 0:
+        return "OK: no item failed."
+    fraction = counts.failed / counts.total if counts.total else 0.0
+    if max_failed_fraction is None:
+        return (
+            f"Accepted failures: {counts.failed} of {counts.total} items failed ({fraction:.1%}); "
+            "any number of failed items is accepted (max_failed_fraction=None)."
+        )
+    if fraction <= max_failed_fraction:
+        return (
+            f"Accepted failures: {counts.failed} of {counts.total} items failed ({fraction:.1%}), "
+            f"within max_failed_fraction={max_failed_fraction:g}."
+        )
+    return (
+        f"Failed: {counts.failed} of {counts.total} items failed ({fraction:.1%} > "
+        f"{max_failed_fraction:.1%} allowed)."
+    )
 
 
 def check_outcome(

@@ -7,7 +7,6 @@ import pickle
 
 import cloudpickle
 import pytest
-from _fakes_prefect import job_status
 
 from prefect_llamabatch.models import JobItem
 from prefect_llamabatch.results import (
@@ -22,6 +21,7 @@ from prefect_llamabatch.results import (
     check_outcome,
     top_errors,
 )
+from tests.prefect.fakes import job_status
 
 
 def result(

@@ -6,7 +6,6 @@ import itertools
 import logging
 
 import pytest
-from _fakes_prefect import FakePort, job_status
 from pydantic import ValidationError
 
 from prefect_llamabatch._dispatch import drive
@@ -28,6 +27,7 @@ from prefect_llamabatch.waiting import (
     progress_artifact_key,
     wait_steps,
 )
+from tests.prefect.fakes import FakePort, job_status
 
 LOG = logging.getLogger("test-wait")
 API = "http://127.0.0.1:1"

@@ -1,0 +1,231 @@
+"""``LlamaBatchJob``: a saved batch-job definition (a Prefect ``JobBlock``) and its runs.
+
+The block holds everything a run needs: the credentials block, the directory or the items, the job
+config (secrets included: block fields are stored encrypted), the wait settings and the failure
+threshold. ``trigger()`` submits the job and returns a :class:`LlamaBatchJobRun`, which can wait,
+fetch the result, cancel, and retry the failed items. Each method works from sync code (returns
+the value) and from async code (returns an awaitable); ``a``-prefixed twins are the async ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from prefect._internal.compatibility.async_dispatch import async_dispatch
+from prefect.blocks.abstract import JobBlock, JobRun
+from pydantic import Field, model_validator
+
+from prefect_llamabatch._dispatch import Steps, arun_steps, run_steps
+from prefect_llamabatch.credentials import LlamaCloudCredentials
+from prefect_llamabatch.models import (
+    BatchCancelResponse,
+    BatchJob,
+    BatchJobCreate,
+    BatchParseJobRecordCreate,
+    JobConfig,
+)
+from prefect_llamabatch.results import BatchRunResult, check_outcome
+from prefect_llamabatch.tasks import _create_steps, cancel_steps, wait_result_steps
+from prefect_llamabatch.waiting import WaitSettings
+
+__all__ = ["LlamaBatchJob", "LlamaBatchJobRun"]
+
+
+class LlamaBatchJobRun(JobRun[BatchRunResult]):
+    """One run of a :class:`LlamaBatchJob`: the remote job it created.
+
+    Example:
+        ```python
+        from prefect_llamabatch import LlamaBatchJob
+
+        run = LlamaBatchJob.load("BLOCK_NAME").trigger()
+        result = run.wait_for_completion()
+        print(run.job_id, result.summary())
+        ```
+    """
+
+    def __init__(self, block: LlamaBatchJob, job: BatchJob) -> None:
+        self.block = block
+        self.job = job
+        self.result: BatchRunResult | None = None
+
+    @property
+    def job_id(self) -> str:
+        """The remote batch job id."""
+        return self.job.id
+
+    def __repr__(self) -> str:
+        return f"LlamaBatchJobRun(job_id={self.job_id!r})"
+
+    def _wait(self) -> Steps[BatchRunResult]:
+        result = yield from wait_result_steps(
+            self.block.credentials,
+            self.job_id,
+            self.block.wait,
+            fetch_items=True,
+            organization_id=self.block.organization_id,
+            project_id=self.block.project_id,
+        )
+        self.result = result
+        return check_outcome(
+            result, max_failed_fraction=self.block.max_failed_fraction, logger=self.logger
+        )
+
+    async def await_for_completion(self) -> BatchRunResult:
+        """Async :meth:`wait_for_completion`."""
+        return await arun_steps(self.block.credentials, self._wait())
+
+    @async_dispatch(await_for_completion)
+    def wait_for_completion(self) -> BatchRunResult:  # type: ignore[override]
+        """Wait until the job finishes; the judged result (raises like the flows do)."""
+        return run_steps(self.block.credentials, self._wait())
+
+    async def afetch_result(self) -> BatchRunResult:
+        """Async :meth:`fetch_result`."""
+        if self.result is not None:
+            return self.result
+        return await self.await_for_completion()
+
+    @async_dispatch(afetch_result)
+    def fetch_result(self) -> BatchRunResult:  # type: ignore[override]
+        """The result, waiting for the job first if that was not done yet.
+
+        Unlike :meth:`wait_for_completion` it does not raise for failed items once the run was
+        waited on: it returns what was found.
+        """
+        if self.result is not None:
+            return self.result
+        return cast(BatchRunResult, self.wait_for_completion(_sync=True))  # type: ignore[call-arg]
+
+    def _cancel(self, reason: str | None) -> Steps[BatchCancelResponse]:
+        return cancel_steps(
+            self.block.credentials,
+            self.job_id,
+            reason,
+            organization_id=self.block.organization_id,
+            project_id=self.block.project_id,
+        )
+
+    async def acancel(self, reason: str | None = None) -> BatchCancelResponse:
+        """Async :meth:`cancel`."""
+        return await arun_steps(self.block.credentials, self._cancel(reason))
+
+    @async_dispatch(acancel)
+    def cancel(self, reason: str | None = None) -> BatchCancelResponse:
+        """Cancel the remote job (a finished job is not an error)."""
+        return run_steps(self.block.credentials, self._cancel(reason))
+
+    def retry_failed_items(self, max_rounds: int = 3) -> BatchRunResult:
+        """Resubmit the failed items with the block's config, round after round.
+
+        Call it inside a flow (its steps are tasks). The config is passed in memory, never as a
+        flow parameter, so a config with secrets works here.
+        """
+        from prefect.client.schemas.objects import State
+
+        from prefect_llamabatch.flows import retry_rounds
+
+        outcome = retry_rounds(
+            self.block.credentials,
+            self.job_id,
+            config=self.block.job_config,
+            settings=self.block.wait,
+            max_rounds=max_rounds,
+            max_failed_fraction=self.block.max_failed_fraction,
+            report=True,
+            export_path=None,
+            organization_id=self.block.organization_id,
+            project_id=self.block.project_id,
+        )
+        if isinstance(outcome, State):
+            outcome.result()  # raises CancelledRun for a cancelled round
+        return cast(BatchRunResult, outcome)
+
+
+class LlamaBatchJob(JobBlock[BatchRunResult]):
+    """A saved LlamaCloud batch job definition: what to process, how, and how to wait.
+
+    Secrets in the job config (``azure_openai_key``, webhook headers …) belong here rather than
+    in flow parameters: the block stores them as secret fields.
+
+    Example:
+        Save a definition, then trigger it from any flow:
+        ```python
+        from prefect_llamabatch import LlamaBatchJob, LlamaCloudCredentials
+
+        LlamaBatchJob(
+            credentials=LlamaCloudCredentials.load("llamacloud"),
+            directory_id="dir-123",
+            job_config={"parameters": {"fast_mode": True}},
+        ).save("BLOCK_NAME", overwrite=True)
+
+        run = LlamaBatchJob.load("BLOCK_NAME").trigger()
+        print(run.wait_for_completion().summary())
+        ```
+    """
+
+    _block_type_name = "LlamaCloud Batch Job"
+    _block_type_slug = "llamacloud-batch-job"
+    _logo_url = "https://avatars.githubusercontent.com/u/130722866?s=200&v=4"  # type: ignore[assignment]
+    _documentation_url = "https://docs.cloud.llamaindex.ai/"  # type: ignore[assignment]
+    _description = "A LlamaCloud batch job definition: directory or items, config, wait settings."
+
+    credentials: LlamaCloudCredentials = Field(
+        default=..., description="The LlamaCloud credentials block to run the job with."
+    )
+    directory_id: str | None = Field(
+        default=None, description="Process every file of this directory (or give item_ids)."
+    )
+    item_ids: list[str] | None = Field(
+        default=None, description="Process these directory-file ids (or give directory_id)."
+    )
+    job_config: JobConfig = Field(
+        default_factory=BatchParseJobRecordCreate,
+        description="Parse config (empty for defaults) or classify config (with rules).",
+    )
+    page_size: int | None = Field(
+        default=None, gt=0, description="Files per processing cycle in directory mode."
+    )
+    wait: WaitSettings = Field(
+        default_factory=WaitSettings,
+        description="Polling interval, backoff, timeout and outage budget of the wait.",
+    )
+    max_failed_fraction: float | None = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Largest failed/total fraction accepted; empty accepts any number of failures.",
+    )
+    organization_id: str | None = Field(
+        default=None, description="Overrides the credentials' organization."
+    )
+    project_id: str | None = Field(default=None, description="Overrides the credentials' project.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LlamaBatchJob:
+        self.job_request()  # same rules as the API request, checked when the block is built
+        return self
+
+    def job_request(self) -> BatchJobCreate:
+        """The create request this definition sends (validated)."""
+        fields: dict[str, Any] = {"job_config": self.job_config}
+        for name in ("directory_id", "item_ids", "page_size"):
+            value = getattr(self, name)
+            if value is not None:
+                fields[name] = value
+        return BatchJobCreate.model_validate(fields)
+
+    def _trigger(self) -> Steps[LlamaBatchJobRun]:
+        created = yield from _create_steps(
+            self.credentials, self.job_request(), None, self.organization_id, self.project_id
+        )
+        return LlamaBatchJobRun(self, created.job)
+
+    async def atrigger(self) -> LlamaBatchJobRun:
+        """Async :meth:`trigger`."""
+        return await arun_steps(self.credentials, self._trigger())
+
+    @async_dispatch(atrigger)
+    def trigger(self) -> LlamaBatchJobRun:  # type: ignore[override]
+        """Submit the job; returns its run. Idempotent within a flow run (same key, same job)."""
+        return run_steps(self.credentials, self._trigger())
