@@ -331,6 +331,8 @@ class _Upload:
             self._data = bytes(file)
             size = len(self._data)
             default_name = "upload"
+        elif isinstance(file, io.TextIOBase):
+            raise ValueError("file: open the file in binary mode ('rb'), not text mode")
         elif hasattr(file, "read"):
             default_name = Path(str(getattr(file, "name", "upload"))).name or "upload"
             if getattr(file, "seekable", lambda: False)():

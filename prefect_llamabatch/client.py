@@ -10,6 +10,7 @@ with ``httpx.AsyncClient`` (concurrent page fetches as tasks), the sync one with
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -43,6 +44,7 @@ from prefect_llamabatch.models import (
     DirectoryFileList,
     DirectoryList,
     ItemProcessingResults,
+    ItemStatus,
     JobItem,
     JobItemList,
     JobStatus,
@@ -386,7 +388,7 @@ class AsyncBatchClient(_ClientBase):
         self,
         job_id: str,
         *,
-        status: str | None = None,
+        status: ItemStatus | str | None = None,
         limit: int | None = None,
         offset: int | None = None,
         organization_id: str | None = None,
@@ -408,7 +410,7 @@ class AsyncBatchClient(_ClientBase):
         self,
         job_id: str,
         *,
-        status: str | None = None,
+        status: ItemStatus | str | None = None,
         page_size: int = 100,
         concurrency: int | None = None,
         organization_id: str | None = None,
@@ -694,6 +696,8 @@ class BatchClient(_ClientBase):
         self._http = http_client or httpx.Client(timeout=self._timeout)
         self._sleep = sleep or time.sleep
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_size = 0
+        self._pool_lock = threading.Lock()
 
     def __enter__(self) -> BatchClient:
         return self
@@ -708,9 +712,10 @@ class BatchClient(_ClientBase):
 
     def close(self) -> None:
         """Close the HTTP connection pool (unless it was passed in) and the thread pool."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
         if self._owns_http:
             self._http.close()
 
@@ -733,12 +738,20 @@ class BatchClient(_ClientBase):
             return self._gather(instruction)
         raise TypeError(f"unexpected instruction {instruction!r}")
 
+    def _workers(self, size: int) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None or self._pool_size < size:
+                if self._pool is not None:
+                    self._pool.shutdown(wait=False)
+                self._pool_size = max(size, self._core.max_concurrency)
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self._pool_size, thread_name_prefix="llamabatch"
+                )
+            return self._pool
+
     def _gather(self, instruction: Gather) -> list[Any]:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(
-                max_workers=self._core.max_concurrency, thread_name_prefix="llamabatch"
-            )
-        futures: list[Future[Any]] = [self._pool.submit(self._run, op) for op in instruction.ops]
+        pool = self._workers(instruction.limit)
+        futures: list[Future[Any]] = [pool.submit(self._run, op) for op in instruction.ops]
         wait(futures, return_when=FIRST_EXCEPTION)
         failed = [f for f in futures if f.done() and f.exception() is not None]
         if failed:
@@ -878,7 +891,7 @@ class BatchClient(_ClientBase):
         self,
         job_id: str,
         *,
-        status: str | None = None,
+        status: ItemStatus | str | None = None,
         limit: int | None = None,
         offset: int | None = None,
         organization_id: str | None = None,
@@ -900,7 +913,7 @@ class BatchClient(_ClientBase):
         self,
         job_id: str,
         *,
-        status: str | None = None,
+        status: ItemStatus | str | None = None,
         page_size: int = 100,
         concurrency: int | None = None,
         organization_id: str | None = None,

@@ -504,6 +504,7 @@ BAD_CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any], str]] = [
     ("upload_file", ("dir-1", "/no/such/file.pdf"), {}, "file: no such file"),
     ("upload_file", ("dir-1", 42), {}, "file: expected a path, bytes or a binary file"),
     ("upload_file", ("dir-1", b"x"), {"metadata": {"a": {"nested": 1}}}, "metadata: a."),
+    ("upload_file", ("dir-1", io.StringIO("text")), {}, "file: open the file in binary mode"),
     ("upload_file", ("", b"x"), {}, "directory_id: must be a non-empty string"),
     ("add_file", ("dir-1", ""), {}, "file_id"),
     ("list_directory_files", ("dir-1",), {"page_size": -5}, "page_size"),

@@ -209,6 +209,23 @@ def test_sync_pages_are_fetched_concurrently_in_threads(client: BatchClient) -> 
         assert ids(client.iter_items("bjb-1", page_size=10, concurrency=3)) == list(range(40))
 
 
+def test_sync_concurrency_above_max_concurrency_is_honoured() -> None:
+    server = ItemsServer(50)
+    barrier = threading.Barrier(4, timeout=10)
+
+    def concurrent(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("offset") != "0":
+            barrier.wait()
+        return server(request)
+
+    with (
+        respx.mock(base_url=BASE_URL) as mock,
+        BatchClient(API_KEY, base_url=BASE_URL, max_concurrency=1) as c,
+    ):
+        mock.get(ITEMS).mock(side_effect=concurrent)
+        assert ids(c.iter_items("bjb-1", page_size=10, concurrency=4)) == list(range(50))
+
+
 async def test_async_pages_are_fetched_concurrently_with_a_bound() -> None:
     server = ItemsServer(100)
     in_flight = 0
