@@ -1,0 +1,513 @@
+"""Bad input fails before any HTTP request, with a message naming the field and the fix.
+
+Every case runs against a live emulator; after the failure its request log must be empty, so
+validation demonstrably happened before anything was sent. Cases span the client, the credentials
+block, the Prefect tasks and flows, deployment parameters and the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from prefect_llamabatch import AsyncBatchClient, BatchClient, LlamaCloudCredentials
+from prefect_llamabatch.cli import run as cli_run
+from prefect_llamabatch.emulator import Emulator
+from tests.reliability.helpers import api_requests
+
+Action = Callable[[Emulator, Path], Any]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: what to call, the field the message must name, a hint of the fix."""
+
+    id: str
+    action: Action
+    field: str
+    fix: str
+    prefect: bool = False  # needs the Prefect test API
+
+
+def _client(emu: Emulator, **kwargs: Any) -> BatchClient:
+    return BatchClient(emu.api_key, base_url=emu.base_url, max_concurrency=2, **kwargs)
+
+
+def _creds(emu: Emulator, **kwargs: Any) -> LlamaCloudCredentials:
+    return LlamaCloudCredentials(api_key=emu.api_key, base_url=emu.base_url, **kwargs)
+
+
+def _create(emu: Emulator, body: dict[str, Any], **kwargs: Any) -> Any:
+    with _client(emu) as client:
+        return client.create_job(body, **kwargs)
+
+
+def _with_client(call: Callable[[BatchClient], Any]) -> Action:
+    def action(emu: Emulator, _tmp: Path) -> Any:
+        with _client(emu) as client:
+            return call(client)
+
+    return action
+
+
+def _parse(parameters: dict[str, Any]) -> Action:
+    return lambda emu, _tmp: _create(
+        emu, {"directory_id": "dir-1", "job_config": {"parameters": parameters}}
+    )
+
+
+def _body(body: dict[str, Any]) -> Action:
+    return lambda emu, _tmp: _create(emu, body)
+
+
+def _empty_dir(tmp: Path) -> Path:
+    folder = tmp / "empty"
+    folder.mkdir()
+    (folder / ".hidden").write_text("ignored")
+    return folder
+
+
+# ---- client and models ---------------------------------------------------------------------
+
+CLIENT_CASES = [
+    Case(
+        "both-directory-and-items",
+        _body({"directory_id": "dir-1", "item_ids": ["dfl-1"], "job_config": {}}),
+        "directory_id",
+        "exactly one",
+    ),
+    Case(
+        "neither-directory-nor-items",
+        _body({"job_config": {}}),
+        "item_ids",
+        "exactly one",
+    ),
+    Case(
+        "empty-item-ids",
+        _body({"item_ids": [], "job_config": {}}),
+        "item_ids",
+        "at least one",
+    ),
+    Case(
+        "duplicate-item-ids",
+        _body({"item_ids": ["dfl-1", "dfl-2", "dfl-1"], "job_config": {}}),
+        "item_ids",
+        "duplicates",
+    ),
+    Case(
+        "blank-item-id",
+        _body({"item_ids": ["dfl-1", ""], "job_config": {}}),
+        "item_ids",
+        "at least 1 character",
+    ),
+    Case(
+        "misspelt-parse-option", _parse({"fast_mod": True}), "fast_mod", "did you mean 'fast_mode'"
+    ),
+    Case(
+        "misspelt-top-level-field",
+        _body({"directory_id": "dir-1", "job_config": {}, "page_sise": 10}),
+        "page_sise",
+        "did you mean 'page_size'",
+    ),
+    Case("wrong-enum-parse-mode", _parse({"parse_mode": "fastest"}), "parse_mode", "parse_page_"),
+    Case("wrong-enum-priority", _parse({"priority": "urgent"}), "priority", "'low'"),
+    Case("wrong-type-option", _parse({"fast_mode": "maybe"}), "fast_mode", "valid boolean"),
+    Case(
+        "bbox-margins-eat-the-page",
+        _parse({"bbox_top": 0.6, "bbox_bottom": 0.5}),
+        "bbox_top",
+        "< 1",
+    ),
+    Case(
+        "webhook-url-not-http",
+        _parse({"webhook_configurations": [{"webhook_url": "ftp://hooks.example.com"}]}),
+        "webhook_url",
+        "http(s) URL",
+    ),
+    Case(
+        "zero-page-size",
+        _body({"directory_id": "dir-1", "job_config": {}, "page_size": 0}),
+        "page_size",
+        "greater than 0",
+    ),
+    Case(
+        "negative-continue-as-new",
+        _body({"directory_id": "dir-1", "job_config": {}, "continue_as_new_threshold": -5}),
+        "continue_as_new_threshold",
+        "greater than 0",
+    ),
+    Case(
+        "classify-without-rules",
+        _body({"directory_id": "dir-1", "job_config": {"rules": []}}),
+        "rules",
+        "at least 1",
+    ),
+    Case(
+        "classify-duplicate-rule-types",
+        _body(
+            {
+                "directory_id": "dir-1",
+                "job_config": {
+                    "rules": [
+                        {"type": "invoice", "description": "bills"},
+                        {"type": "invoice", "description": "more bills"},
+                    ]
+                },
+            }
+        ),
+        "rules",
+        "more than once",
+    ),
+    Case(
+        "idempotency-key-not-ascii",
+        lambda emu, _tmp: _create(
+            emu, {"directory_id": "dir-1", "job_config": {}}, idempotency_key="clé-1"
+        ),
+        "idempotency_key",
+        "printable ASCII",
+    ),
+    Case(
+        "plain-http-to-remote-host",
+        lambda emu, _tmp: BatchClient(emu.api_key, base_url="http://api.cloud.llamaindex.ai"),
+        "base_url",
+        "use https",
+    ),
+    Case(
+        "base-url-not-a-url",
+        lambda emu, _tmp: BatchClient(emu.api_key, base_url="api.cloud.llamaindex.ai"),
+        "base_url",
+        "https://api.cloud.llamaindex.ai",
+    ),
+    Case(
+        "base-url-with-credentials",
+        lambda emu, _tmp: BatchClient(emu.api_key, base_url="https://me:pw@api.example.com"),
+        "base_url",
+        "pass api_key instead",
+    ),
+    Case(
+        "missing-api-key",
+        lambda emu, _tmp: BatchClient(base_url=emu.base_url),
+        "api_key",
+        "LLAMA_CLOUD_API_KEY",
+    ),
+    Case(
+        "blank-api-key",
+        lambda emu, _tmp: BatchClient("   ", base_url=emu.base_url),
+        "api_key",
+        "pass your LlamaCloud API key",
+    ),
+    Case(
+        "api-key-with-newline",
+        lambda emu, _tmp: BatchClient("llx-abc\r\nX-Evil: 1", base_url=emu.base_url),
+        "api_key",
+        "not allowed in a header",
+    ),
+    Case(
+        "zero-timeout",
+        lambda emu, _tmp: BatchClient(emu.api_key, base_url=emu.base_url, timeout=0),
+        "timeout",
+        "> 0",
+    ),
+    Case(
+        "zero-max-concurrency",
+        lambda emu, _tmp: AsyncBatchClient(emu.api_key, base_url=emu.base_url, max_concurrency=0),
+        "max_concurrency",
+        ">= 1",
+    ),
+    Case("blank-job-id", _with_client(lambda c: c.get_job("  ")), "job_id", "non-empty"),
+    Case(
+        "zero-list-limit",
+        _with_client(lambda c: c.list_items("bjb-1", limit=0)),
+        "limit",
+        "greater than 0",
+    ),
+    Case(
+        "negative-offset",
+        _with_client(lambda c: c.list_jobs(offset=-1)),
+        "offset",
+        "greater than or equal to 0",
+    ),
+    Case(
+        "unknown-job-status-filter",
+        _with_client(lambda c: c.list_jobs(status="done")),
+        "status",
+        "'completed'",
+    ),
+    Case(
+        "zero-page-size-iterator",
+        _with_client(lambda c: list(c.iter_directory_files("dir-1", page_size=0))),
+        "page_size",
+        ">= 1",
+    ),
+    Case(
+        "zero-concurrency-iterator",
+        _with_client(lambda c: list(c.iter_items("bjb-1", concurrency=0))),
+        "concurrency",
+        ">= 1",
+    ),
+    Case(
+        "upload-missing-file",
+        lambda emu, tmp: _with_client(lambda c: c.upload_file("dir-1", tmp / "nope.pdf"))(emu, tmp),
+        "file",
+        "existing file path",
+    ),
+    Case(
+        "async-client-bad-body",
+        lambda emu, _tmp: asyncio.run(_async_create(emu, {"directory_id": "", "job_config": {}})),
+        "directory_id",
+        "at least 1 character",
+    ),
+]
+
+
+async def _async_create(emu: Emulator, body: dict[str, Any]) -> Any:
+    async with AsyncBatchClient(emu.api_key, base_url=emu.base_url) as client:
+        return await client.create_job(body)
+
+
+# ---- the credentials block -----------------------------------------------------------------
+
+BLOCK_CASES = [
+    Case(
+        "block-plain-http-remote",
+        lambda emu, _tmp: LlamaCloudCredentials(api_key=emu.api_key, base_url="http://example.com"),
+        "base_url",
+        "use https",
+    ),
+    Case(
+        "block-empty-api-key",
+        lambda emu, _tmp: LlamaCloudCredentials(api_key="", base_url=emu.base_url),
+        "api_key",
+        "pass your LlamaCloud API key",
+    ),
+    Case(
+        "block-negative-timeout",
+        lambda emu, _tmp: _creds(emu, timeout=-1),
+        "timeout",
+        "greater than 0",
+    ),
+    Case(
+        "block-negative-retries",
+        lambda emu, _tmp: _creds(emu, max_retries=-1),
+        "max_retries",
+        "greater than or equal to 0",
+    ),
+    Case(
+        "block-from-env-without-key",
+        lambda emu, _tmp: LlamaCloudCredentials.from_env(base_url=emu.base_url),
+        "api_key",
+        "LLAMA_CLOUD_API_KEY",
+    ),
+]
+
+
+# ---- Prefect tasks -------------------------------------------------------------------------
+
+
+def _task(name: str, *args: Any, **kwargs: Any) -> Action:
+    def action(emu: Emulator, tmp: Path) -> Any:
+        from prefect_llamabatch import tasks
+
+        resolved = [a(tmp) if callable(a) else a for a in args]
+        return getattr(tasks, name)(_creds(emu), *resolved, **kwargs)
+
+    return action
+
+
+TASK_CASES = [
+    Case(
+        "task-create-both-sources",
+        _task("create_batch_job", {}, directory_id="dir-1", item_ids=["dfl-1"]),
+        "directory_id",
+        "exactly one",
+        prefect=True,
+    ),
+    Case(
+        "task-create-misspelt-option",
+        _task("create_batch_job", {"parameters": {"langauges": ["en"]}}, directory_id="dir-1"),
+        "langauges",
+        "did you mean 'languages'",
+        prefect=True,
+    ),
+    Case(
+        "task-wait-zero-poll-interval",
+        _task("wait_for_batch_job", "bjb-1", {"poll_interval": 0}),
+        "poll_interval",
+        "greater than 0",
+        prefect=True,
+    ),
+    Case(
+        "task-wait-misspelt-setting",
+        _task("wait_for_batch_job", "bjb-1", {"timeout": 60}),
+        "timeout",
+        "Extra inputs are not permitted",
+        prefect=True,
+    ),
+    Case(
+        "task-wait-cap-below-interval",
+        _task("wait_for_batch_job", "bjb-1", {"poll_interval": 10, "max_poll_interval": 5}),
+        "max_poll_interval",
+        "must be >= poll_interval",
+        prefect=True,
+    ),
+    Case(
+        "task-blank-job-id",
+        _task("get_batch_job", ""),
+        "job_id",
+        "non-empty",
+        prefect=True,
+    ),
+    Case(
+        "task-upload-missing-folder",
+        _task("upload_directory", lambda tmp: str(tmp / "missing")),
+        "local_path",
+        "does not exist",
+        prefect=True,
+    ),
+    Case(
+        "task-upload-empty-folder",
+        _task("upload_directory", lambda tmp: str(_empty_dir(tmp))),
+        "local_path",
+        "contains no files",
+        prefect=True,
+    ),
+    Case(
+        "task-upload-wrong-directory-type",
+        _task("upload_directory", lambda tmp: str(tmp), directory_type="temporary"),
+        "directory_type",
+        "'ephemeral' or 'user'",
+        prefect=True,
+    ),
+]
+
+
+# ---- the CLI -------------------------------------------------------------------------------
+
+
+def _cli(*argv: str) -> Action:
+    def action(_emu: Emulator, _tmp: Path) -> Any:
+        code = cli_run(list(argv))
+        assert code != 0, f"llamabatch {' '.join(argv)} succeeded"
+        return code
+
+    return action
+
+
+CLI_CASES = [
+    Case("cli-submit-no-source", _cli("submit"), "directory_id", "exactly one"),
+    Case(
+        "cli-submit-invalid-json",
+        _cli("submit", "--directory-id", "dir-1", "--config", "{parameters: 1"),
+        "--config",
+        "not valid JSON",
+    ),
+    Case(
+        "cli-submit-misspelt-option",
+        _cli("submit", "--directory-id", "dir-1", "--config", '{"parameters": {"fast_mod": 1}}'),
+        "fast_mod",
+        "did you mean 'fast_mode'",
+    ),
+    Case(
+        "cli-submit-config-and-file",
+        _cli("submit", "--directory-id", "d", "--config", "{}", "--config-file", "x.json"),
+        "--config-file",
+        "not both",
+    ),
+    Case(
+        "cli-submit-missing-config-file",
+        lambda emu, tmp: _cli(
+            "submit", "--directory-id", "d", "--config-file", str(tmp / "missing.json")
+        )(emu, tmp),
+        "--config-file",
+        "cannot read",
+    ),
+    Case("cli-negative-retries", _cli("jobs", "--max-retries", "-1"), "--max-retries", "negative"),
+    Case(
+        "cli-plain-http-remote",
+        _cli("jobs", "--base-url", "http://api.example.com"),
+        "base_url",
+        "use https",
+    ),
+    Case(
+        "cli-wait-bad-fraction",
+        _cli("wait", "bjb-1", "--max-failed-fraction", "1.5"),
+        "max-failed-fraction",
+        "between 0 and 1",
+    ),
+    Case(
+        "cli-unknown-block",
+        _cli("jobs", "--block", "no-such-llamacloud-block"),
+        "--block",
+        "prefect block ls",
+        prefect=True,
+    ),
+]
+
+ALL_CASES = CLIENT_CASES + BLOCK_CASES + TASK_CASES + CLI_CASES
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=[c.id for c in ALL_CASES])
+def test_bad_input_fails_before_any_request(
+    case: Case,
+    emu_env: Emulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    if case.prefect:
+        request.getfixturevalue("prefect_api")
+    if case.id in ("missing-api-key", "block-from-env-without-key"):
+        monkeypatch.delenv("LLAMA_CLOUD_API_KEY")
+    capsys.readouterr()
+    try:
+        outcome = case.action(emu_env, tmp_path)
+    except Exception as exc:
+        message = str(exc)
+    else:
+        assert isinstance(outcome, int), f"{case.id}: no error (got {outcome!r})"
+        message = capsys.readouterr().err
+    assert case.field in message, f"{case.id}: the message does not name {case.field!r}: {message}"
+    assert case.fix.lower() in message.lower(), f"{case.id}: no fix hint {case.fix!r}: {message}"
+    assert api_requests(emu_env) == [], f"{case.id}: requests were sent before the error"
+
+
+def test_cli_without_key_names_both_ways_to_give_one(
+    emu_env: Emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("LLAMA_CLOUD_API_KEY")
+    assert cli_run(["status", "bjb-1"]) == 3
+    err = capsys.readouterr().err
+    assert "LLAMA_CLOUD_API_KEY" in err and "--block" in err
+    assert api_requests(emu_env) == []
+
+
+def test_at_least_thirty_distinct_cases() -> None:
+    assert len({c.id for c in ALL_CASES}) == len(ALL_CASES) >= 30
+
+
+def test_a_secret_in_a_bad_body_is_not_echoed(emu: Emulator) -> None:
+    secret = "sk-CANARY-bad-input-1234"
+    with pytest.raises(ValueError) as info:
+        _create(
+            emu,
+            {
+                "directory_id": "dir-1",
+                "job_config": {"parameters": {"gpt4o_api_key": secret, "parse_mode": "nope"}},
+            },
+        )
+    assert "parse_mode" in str(info.value)
+    assert secret not in str(info.value) and secret not in repr(info.value)
+    assert api_requests(emu) == []
+
+
+def test_secretstr_key_is_accepted_and_bad_url_still_refused(emu: Emulator) -> None:
+    with pytest.raises(ValueError, match="base_url"):
+        BatchClient(SecretStr(emu.api_key), base_url="https://")
+    assert api_requests(emu) == []
