@@ -12,10 +12,14 @@ import io
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
 from fnmatch import fnmatchcase
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
 from typing import Any
+
+from pydantic import SecretStr
 
 from prefect_llamabatch.models import BatchParseJobRecordCreate, ClassifierRule, ClassifyJobConfig
 
@@ -110,16 +114,32 @@ def parameters_hash(config: BatchParseJobRecordCreate | ClassifyJobConfig) -> st
     The same processing parameters always give the same hash, whatever the secret values,
     the key order or the job that carries them.
     """
-    data = masked_config(config)
+    data = _without_secrets(config.model_dump(by_alias=True, exclude_unset=True))
     kind = "classify" if isinstance(config, ClassifyJobConfig) else "parse"
     data = {k: v for k, v in data.items() if k not in _UNHASHED_RECORD_FIELDS}
     params = data.get("parameters")
     if isinstance(params, dict):
-        data["parameters"] = {
-            k: v for k, v in params.items() if k not in _UNHASHED_PARAMETERS and v is not None
-        }
+        data["parameters"] = {k: v for k, v in params.items() if k not in _UNHASHED_PARAMETERS}
     canonical = json.dumps({"type": kind, "config": data}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _without_secrets(value: Any) -> Any:
+    # A python-mode dump keeps secrets as SecretStr: drop them (and explicit nulls, which mean
+    # the same as unset), and make the rest JSON-ready.
+    if isinstance(value, dict):
+        return {
+            k: _without_secrets(v)
+            for k, v in value.items()
+            if v is not None and not isinstance(v, SecretStr)
+        }
+    if isinstance(value, (list, tuple)):
+        return [_without_secrets(v) for v in value if not isinstance(v, SecretStr)]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def cache_flags(config: BatchParseJobRecordCreate | ClassifyJobConfig) -> tuple[bool, bool]:
