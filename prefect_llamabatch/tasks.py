@@ -671,7 +671,10 @@ def cancel_steps(
     if flow_run_id is not None:
         yield Call("forget", (flow_run_id, job_id))
     _logger().info(
-        "Cancel of batch job %s: %s (%s)", job_id, response.status, response.message or "no message"
+        "Cancel of batch job %s: now %s (%s)",
+        job_id,
+        status.job.status_value,
+        response.message or "no message",
     )
     return response
 
