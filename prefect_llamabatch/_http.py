@@ -459,7 +459,7 @@ def error_detail(response: httpx.Response) -> str:
         return ""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # too deeply nested JSON raises RecursionError
         return readable_text(response.text)
     return readable_text(_detail_from_json(body), limit=500)
 
@@ -503,7 +503,7 @@ def parse_model(request: Request, response: httpx.Response, model: type[P]) -> P
 
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # too deeply nested JSON raises RecursionError
         raise invalid(f"body is not JSON: {readable_text(response.text) or '(empty)'}") from None
     try:
         return model.model_validate(body)
