@@ -77,12 +77,13 @@ class JobCounts(BaseModel):
 
     @classmethod
     def from_job(cls, job: BatchJob) -> JobCounts:
-        """Counters of a job record (absent counters count as zero)."""
+        """Counters of a job record (absent or negative counters count as zero)."""
+        # Responses are parsed tolerantly; a server bug must not turn into negative totals.
         return cls(
-            total=job.total_items,
-            processed=job.processed_items or 0,
-            failed=job.failed_items or 0,
-            skipped=job.skipped_items or 0,
+            total=max(job.total_items, 0),
+            processed=max(job.processed_items or 0, 0),
+            failed=max(job.failed_items or 0, 0),
+            skipped=max(job.skipped_items or 0, 0),
         )
 
     def as_payload(self) -> dict[str, int]:
