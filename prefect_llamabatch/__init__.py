@@ -1,5 +1,7 @@
 """Run LlamaCloud batch document jobs as reliable Prefect pipeline steps."""
 
+# Prefect layer (issue 4): tasks, waiting, results, reporting, flows, job block.
+from prefect_llamabatch._tracking import cancel_remote_jobs
 from prefect_llamabatch._version import __version__
 from prefect_llamabatch.client import AsyncBatchClient, BatchClient, ClientStats
 from prefect_llamabatch.credentials import LlamaCloudCredentials
@@ -18,7 +20,39 @@ from prefect_llamabatch.errors import (
     ServerError,
     UnprocessableEntityError,
 )
+from prefect_llamabatch.flows import (
+    classify_directory,
+    process_directory,
+    process_items,
+    retry_failed_items,
+    run_llama_batch_job,
+)
+from prefect_llamabatch.jobs import LlamaBatchJob, LlamaBatchJobRun
+from prefect_llamabatch.reporting import FailedItemsReport, report_failed_items
+from prefect_llamabatch.results import (
+    BatchApiUnavailable,
+    BatchItemsFailed,
+    BatchJobCancelled,
+    BatchJobFailed,
+    BatchJobTimeout,
+    BatchRunError,
+    BatchRunResult,
+    FailedItem,
+    JobCounts,
+    SkippedItem,
+)
 from prefect_llamabatch.retries import RetryPolicy
+from prefect_llamabatch.tasks import (
+    cancel_batch_job,
+    create_batch_job,
+    get_batch_job,
+    get_item_processing_results,
+    list_batch_jobs,
+    list_job_items,
+    upload_directory,
+    wait_for_batch_job,
+)
+from prefect_llamabatch.waiting import WaitSettings
 
 __all__ = [
     "APIConnectionError",
@@ -28,9 +62,21 @@ __all__ = [
     "AsyncBatchClient",
     "AuthenticationError",
     "BadRequestError",
+    "BatchApiUnavailable",
     "BatchClient",
+    "BatchItemsFailed",
+    "BatchJobCancelled",
+    "BatchJobFailed",
+    "BatchJobTimeout",
+    "BatchRunError",
+    "BatchRunResult",
     "ClientStats",
     "ConflictError",
+    "FailedItem",
+    "FailedItemsReport",
+    "JobCounts",
+    "LlamaBatchJob",
+    "LlamaBatchJobRun",
     "LlamaCloudCredentials",
     "LlamaCloudError",
     "NotFoundError",
@@ -38,6 +84,23 @@ __all__ = [
     "RateLimitError",
     "RetryPolicy",
     "ServerError",
+    "SkippedItem",
     "UnprocessableEntityError",
+    "WaitSettings",
     "__version__",
+    "cancel_batch_job",
+    "cancel_remote_jobs",
+    "classify_directory",
+    "create_batch_job",
+    "get_batch_job",
+    "get_item_processing_results",
+    "list_batch_jobs",
+    "list_job_items",
+    "process_directory",
+    "process_items",
+    "report_failed_items",
+    "retry_failed_items",
+    "run_llama_batch_job",
+    "upload_directory",
+    "wait_for_batch_job",
 ]

@@ -24,23 +24,26 @@ carrying a secret (``azure_openai_key``, webhook headers …) is refused; save t
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Union, cast
+from typing import Any, TypeVar, Union, cast, get_args
 
-from prefect import flow, task
+from prefect import Flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.flows import FlowStateHook
 from prefect.logging.loggers import get_logger, get_run_logger
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.states import Cancelled
 from pydantic import BaseModel, SecretStr, TypeAdapter
+from typing_extensions import ParamSpec
 
 from prefect_llamabatch._tracking import cancel_remote_jobs
 from prefect_llamabatch.credentials import LlamaCloudCredentials
 from prefect_llamabatch.jobs import LlamaBatchJob
 from prefect_llamabatch.models import (
+    MASK,
     BatchJobCreate,
+    BatchParseJobConfig,
     BatchParseJobRecordCreate,
     ClassifierRule,
     ClassifyJobConfig,
@@ -48,6 +51,7 @@ from prefect_llamabatch.models import (
     ClassifyParsingConfiguration,
     JobConfig,
     JobStatus,
+    WebhookConfiguration,
 )
 from prefect_llamabatch.reporting import publish_retry_report, report_failed_items
 from prefect_llamabatch.results import (
@@ -78,7 +82,97 @@ __all__ = [
 
 _CONFIG = TypeAdapter(JobConfig)
 JobConfigParam = Union[BatchParseJobRecordCreate, ClassifyJobConfig, dict[str, Any]]
-STOP_HOOKS: list[FlowStateHook[..., Any]] = [cancel_remote_jobs]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+# --------------------------------------------------------------------------------------------
+# Flow parameters never hold a secret in clear
+# --------------------------------------------------------------------------------------------
+
+
+def _has_secret(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, SecretStr):
+        return True
+    return any(_has_secret(arg) for arg in get_args(annotation))
+
+
+def _secret_keys(*models: type[BaseModel]) -> frozenset[str]:
+    return frozenset(
+        name
+        for model in models
+        for name, field in model.model_fields.items()
+        if _has_secret(field.annotation)
+    )
+
+
+SECRET_KEYS = _secret_keys(BatchParseJobConfig, WebhookConfiguration)
+"""Names of the secret-bearing job config fields (``azure_openai_key``, ``webhook_headers`` …)."""
+
+
+def masked(value: Any) -> Any:
+    """A JSON-able copy of a job config (model or dict) with every secret value masked.
+
+    Example:
+        ```python
+        from prefect_llamabatch.flows import masked
+
+        config = {"parameters": {"gpt4o_api_key": "sk-1", "fast_mode": True}}
+        assert masked(config) == {"parameters": {"gpt4o_api_key": "**********", "fast_mode": True}}
+        ```
+    """
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if key in SECRET_KEYS and item is not None:
+                out[key] = {k: MASK for k in item} if isinstance(item, Mapping) else MASK
+            else:
+                out[key] = masked(item)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [masked(item) for item in value]
+    return value
+
+
+class LlamaBatchFlow(Flow[P, R]):
+    """A Prefect flow whose stored parameters never carry a job config's secrets in clear.
+
+    Prefect stores a flow run's parameters when it creates the run, before the flow's code
+    runs; this masks ``job_config`` secrets at that point, so even a refused config never
+    reaches the database in clear.
+    """
+
+    def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        serialized = super().serialize_parameters(parameters)
+        if parameters.get("job_config") is not None:
+            serialized["job_config"] = masked(parameters["job_config"])
+        return serialized
+
+    def with_options(self, *args: Any, **kwargs: Any) -> LlamaBatchFlow[P, R]:
+        new = super().with_options(*args, **kwargs)
+        new.__class__ = type(self)  # Flow.with_options always builds a plain Flow
+        return cast(LlamaBatchFlow[P, R], new)
+
+
+def batch_flow(
+    *, name: str, flow_run_name: Callable[[], str]
+) -> Callable[[Callable[P, R]], LlamaBatchFlow[P, R]]:
+    """Decorator of the package's flows: masking parameters, cancel-on-stop hooks."""
+
+    def decorate(fn: Callable[P, R]) -> LlamaBatchFlow[P, R]:
+        hooks = [cast(FlowStateHook[P, R], cancel_remote_jobs)]
+        return LlamaBatchFlow(
+            fn=fn,
+            name=name,
+            flow_run_name=flow_run_name,
+            on_cancellation=hooks,
+            on_crashed=hooks,
+            on_failure=hooks,
+        )
+
+    return decorate
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,13 +373,7 @@ def run_batch(
 # --------------------------------------------------------------------------------------------
 
 
-@flow(
-    name="process-directory",
-    flow_run_name=_process_directory_name,
-    on_cancellation=STOP_HOOKS,
-    on_crashed=STOP_HOOKS,
-    on_failure=STOP_HOOKS,
-)
+@batch_flow(name="process-directory", flow_run_name=_process_directory_name)
 def process_directory(
     credentials: LlamaCloudCredentials,
     directory_id: str | None = None,
@@ -389,13 +477,7 @@ def process_directory(
     )
 
 
-@flow(
-    name="process-items",
-    flow_run_name=_process_items_name,
-    on_cancellation=STOP_HOOKS,
-    on_crashed=STOP_HOOKS,
-    on_failure=STOP_HOOKS,
-)
+@batch_flow(name="process-items", flow_run_name=_process_items_name)
 def process_items(
     credentials: LlamaCloudCredentials,
     item_ids: list[str],
@@ -459,13 +541,7 @@ def process_items(
     )
 
 
-@flow(
-    name="classify-directory",
-    flow_run_name=_classify_name,
-    on_cancellation=STOP_HOOKS,
-    on_crashed=STOP_HOOKS,
-    on_failure=STOP_HOOKS,
-)
+@batch_flow(name="classify-directory", flow_run_name=_classify_name)
 def classify_directory(
     credentials: LlamaCloudCredentials,
     directory_id: str,
@@ -578,13 +654,7 @@ def read_job_config(
     return echoed, requests
 
 
-@flow(
-    name="retry-failed-items",
-    flow_run_name=_retry_name,
-    on_cancellation=STOP_HOOKS,
-    on_crashed=STOP_HOOKS,
-    on_failure=STOP_HOOKS,
-)
+@batch_flow(name="retry-failed-items", flow_run_name=_retry_name)
 def retry_failed_items(
     credentials: LlamaCloudCredentials,
     job_id: str,
@@ -762,13 +832,7 @@ def retry_rounds(
     return cast(BatchRunResult, _finish(merged, max_failed_fraction, logger))
 
 
-@flow(
-    name="run-llama-batch-job",
-    flow_run_name=_block_run_name,
-    on_cancellation=STOP_HOOKS,
-    on_crashed=STOP_HOOKS,
-    on_failure=STOP_HOOKS,
-)
+@batch_flow(name="run-llama-batch-job", flow_run_name=_block_run_name)
 def run_llama_batch_job(
     block_name_or_block: Union[str, LlamaBatchJob],
     cancel_on_stop: bool = True,
