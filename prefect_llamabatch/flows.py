@@ -690,8 +690,9 @@ def retry_failed_items(
         project_id: Overrides the credentials' project.
 
     Returns:
-        A merged result: the original totals, ``failed`` = items still failing, ``rounds``, and
-        ``job`` = the last round's job.
+        A merged result: ``job`` is the original job with its ``failed_items`` counter set to the
+        items still failing (so ``counts`` are the original totals after the retries),
+        ``failed_items`` lists them, and ``rounds`` has every round's job and counts.
 
     Example:
         ```python
@@ -724,6 +725,15 @@ def retry_failed_items(
             project_id=project_id,
         ),
     )
+
+
+def _items_only(result: BatchRunResult) -> bool:
+    """Whether a finished round's outcome is about its items only: completed, or ``failed``
+    because every one of its items failed (the service fails such a job as a whole)."""
+    if result.status == JobStatus.COMPLETED.value:
+        return True
+    c = result.counts
+    return result.status == JobStatus.FAILED.value and c.total > 0 and c.failed == c.total
 
 
 def retry_rounds(
@@ -791,22 +801,24 @@ def retry_rounds(
                 status=last.status,
             )
         )
-        if last.status != JobStatus.COMPLETED.value:
+        if not _items_only(last):
             break
         pending = [item.item_id for item in last.failed_items]
         if not pending:
             break
     assert last is not None
-    counts = JobCounts(
-        total=original.total_items,
-        processed=original.processed_items or 0,
-        failed=len(last.failed_items) if last.status == JobStatus.COMPLETED.value else len(pending),
-        skipped=original.skipped_items or 0,
+    if not _items_only(last):
+        # The round's job itself failed or was cancelled: judge that job, not the merge.
+        return _finish(last, max_failed_fraction, logger)
+    still = len(last.failed_items)
+    # The original job, its counters updated with what the rounds fixed; rounds list the jobs.
+    job = original.model_copy(
+        update={"status": JobStatus.COMPLETED, "failed_items": still, "error_message": None}
     )
     merged = BatchRunResult(
-        job=last.job,
-        counts=counts,
-        progress_percentage=last.progress_percentage,
+        job=job,
+        counts=JobCounts.from_job(job),
+        progress_percentage=100.0,
         failed_items=last.failed_items,
         skipped_items=[*base.skipped_items, *last.skipped_items],
         rounds=rounds,
@@ -826,9 +838,6 @@ def retry_rounds(
     merged = merged.model_copy(
         update={"api_calls": api_calls, "duration_seconds": time.monotonic() - started}
     )
-    if last.status != JobStatus.COMPLETED.value:
-        # The round's job itself failed or was cancelled: judge that job, not the merge.
-        return cast(BatchRunResult, _finish(last, max_failed_fraction, logger))
     return cast(BatchRunResult, _finish(merged, max_failed_fraction, logger))
 
 

@@ -15,7 +15,7 @@ import csv
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 from uuid import UUID
 
 from prefect import flow, task
@@ -25,6 +25,7 @@ from prefect.futures import PrefectFuture, wait
 from prefect.logging.loggers import get_logger, get_run_logger
 from pydantic import BaseModel, ConfigDict, Field
 
+from prefect_llamabatch.credentials import LlamaCloudCredentials
 from prefect_llamabatch.models import BatchJob, ItemProcessingResults, JobItem
 from prefect_llamabatch.results import (
     BatchRunResult,
@@ -35,9 +36,6 @@ from prefect_llamabatch.results import (
 )
 from prefect_llamabatch.results import verdict as describe_verdict
 from prefect_llamabatch.waiting import Logger, progress_artifact_key
-
-if TYPE_CHECKING:
-    from prefect_llamabatch.credentials import LlamaCloudCredentials
 
 __all__ = [
     "FailedItemsReport",
@@ -65,15 +63,16 @@ CSV_FIELDS = (
 class FailedItemsReport(BaseModel):
     """What ``report_failed_items`` found and produced.
 
-    Example:
-        ```python
-        from prefect_llamabatch.models import BatchJob
-        from prefect_llamabatch.reporting import FailedItemsReport
+        Example:
+            ```python
+            from prefect_llamabatch.credentials import LlamaCloudCredentials
+    from prefect_llamabatch.models import BatchJob
+            from prefect_llamabatch.reporting import FailedItemsReport
 
-        job = BatchJob(id="bj-1", job_type="parse", project_id="p", status="completed", total_items=1)
-        report = FailedItemsReport(job=job)
-        assert report.failed == [] and report.counts.total == 1
-        ```
+            job = BatchJob(id="bj-1", job_type="parse", project_id="p", status="completed", total_items=1)
+            report = FailedItemsReport(job=job)
+            assert report.failed == [] and report.counts.total == 1
+            ```
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -251,15 +250,16 @@ def render_summary(
 ) -> str:
     """The markdown summary: counts by status, verdict, most common errors, skip reasons, timing.
 
-    Example:
-        ```python
-        from prefect_llamabatch.models import BatchJob
-        from prefect_llamabatch.reporting import FailedItemsReport, render_summary
+        Example:
+            ```python
+            from prefect_llamabatch.credentials import LlamaCloudCredentials
+    from prefect_llamabatch.models import BatchJob
+            from prefect_llamabatch.reporting import FailedItemsReport, render_summary
 
-        job = BatchJob(id="bj-1", job_type="parse", project_id="p", status="completed",
-                       total_items=2, processed_items=2)
-        assert "no item failed" in render_summary(FailedItemsReport(job=job))
-        ```
+            job = BatchJob(id="bj-1", job_type="parse", project_id="p", status="completed",
+                           total_items=2, processed_items=2)
+            assert "no item failed" in render_summary(FailedItemsReport(job=job))
+            ```
     """
     job = report.job
     c = report.counts
