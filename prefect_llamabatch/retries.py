@@ -287,30 +287,46 @@ class RetryLoop(Generic[T]):
 
     def __init__(self, policy: RetryPolicy, *, max_retries: int | None = None) -> None:
         self.policy = policy
-        self._retrying = policy.retrying(max_retries=max_retries)
-        self._retrying.begin()
-        self._state = tenacity.RetryCallState(self._retrying, fn=None, args=(), kwargs={})
+        self._max_retries = max_retries
         # Our clock, not tenacity's time.monotonic(), so the deadline is testable.
-        self._state.start_time = policy.clock()
+        self._start_time = policy.clock()
+        # Most calls succeed at once: tenacity's state is built on the first failure only
+        # (building it costs about as much CPU as parsing the response).
+        self._retrying: tenacity.Retrying | None = None
+        self._state: tenacity.RetryCallState | None = None
+        self._first_success: Done[T] | None = None
         self._pending_sleep = False
+
+    def _tenacity(self) -> tuple[tenacity.Retrying, tenacity.RetryCallState]:
+        if self._retrying is None or self._state is None:
+            retrying = self.policy.retrying(max_retries=self._max_retries)
+            retrying.begin()
+            state = tenacity.RetryCallState(retrying, fn=None, args=(), kwargs={})
+            state.start_time = self._start_time
+            retrying.iter(state)  # tenacity's first step: the attempt already made
+            self._retrying, self._state = retrying, state
+        return self._retrying, self._state
 
     @property
     def attempt_number(self) -> int:
         """1 for the first attempt, 2 for the first retry, …"""
-        return self._state.attempt_number
+        return 1 if self._state is None else self._state.attempt_number
 
     @property
     def last_error(self) -> BaseException | None:
         """The error of the latest failed attempt, if the latest attempt failed."""
-        outcome = self._state.outcome
+        outcome = None if self._state is None else self._state.outcome
         return outcome.exception() if outcome is not None and outcome.failed else None
 
     def next(self) -> Attempt | Wait | Done[T]:
         """The next step; raises the last error when the failure is final."""
+        if self._state is None:
+            return Attempt() if self._first_success is None else self._first_success
+        retrying, state = self._tenacity()
         if self._pending_sleep:
             self._pending_sleep = False
-            self._state.prepare_for_next_attempt()
-        action = self._retrying.iter(self._state)
+            state.prepare_for_next_attempt()
+        action = retrying.iter(state)
         if isinstance(action, tenacity.DoAttempt):
             return Attempt()
         if isinstance(action, tenacity.DoSleep):
@@ -320,10 +336,14 @@ class RetryLoop(Generic[T]):
 
     def succeeded(self, value: T) -> None:
         """Record the current attempt's result."""
+        if self._state is None:
+            self._first_success = Done(value)
+            return
         self._state.set_result(value)
         self._state.outcome_timestamp = self.policy.clock()
 
     def failed(self, exc: LlamaCloudError) -> None:
         """Record the current attempt's error."""
-        self._state.set_exception((type(exc), exc, exc.__traceback__))
-        self._state.outcome_timestamp = self.policy.clock()
+        _, state = self._tenacity()
+        state.set_exception((type(exc), exc, exc.__traceback__))
+        state.outcome_timestamp = self.policy.clock()
