@@ -169,9 +169,14 @@ class EmulatorAdmin:
         project_id: str | None = None,
         description: str | None = None,
         type: str | None = None,
+        directory_id: str | None = None,
     ) -> SeededDirectory:
-        """Create a directory holding ``files`` (``{name: bytes | str}`` or a local folder)."""
+        """Create a directory holding ``files`` (``{name: bytes | str}`` or a local folder).
+
+        With ``directory_id``, the files are added to that existing directory instead.
+        """
         body = {
+            "directory_id": directory_id,
             "name": name,
             "project_id": project_id,
             "description": description,

@@ -284,6 +284,7 @@ class _SeedFile(BaseModel):
 
 
 class _SeedBody(BaseModel):
+    directory_id: str | None = None
     name: str = Field(default="seeded", min_length=1)
     project_id: str | None = None
     description: str | None = None
@@ -293,16 +294,22 @@ class _SeedBody(BaseModel):
 
 @router.post("/directories", name="admin_seed_directory")
 async def seed_directory(request: Request, state: Admin) -> Response:
-    """Create a directory and upload files into it in one call (for tests and demos)."""
+    """Create a directory (or use ``directory_id``) and upload files into it in one call."""
     body: _SeedBody = _parse(_SeedBody, await request.json())
     project_id = body.project_id or state.config.default_key.default_project_id
     known = {p for k in state.config.api_keys for p in k.project_ids}
     if project_id not in known:
         raise ApiError(422, f"project_id {project_id!r} belongs to no configured API key")
-    create = DirectoryCreate(name=body.name, description=body.description, type=body.type)
-    directory = state.store.create_directory(
-        project_id, name=create.name, description=create.description, type=create.type
-    )
+    if body.directory_id is not None:
+        existing = state.store.get_directory(project_id, body.directory_id)
+        if existing is None:
+            raise ApiError(404, f"Directory {body.directory_id} not found in {project_id}")
+        directory = existing
+    else:
+        create = DirectoryCreate(name=body.name, description=body.description, type=body.type)
+        directory = state.store.create_directory(
+            project_id, name=create.name, description=create.description, type=create.type
+        )
     files: dict[str, str] = {}
     for entry in body.files:
         try:

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 from prefect_llamabatch.emulator import admin_api, api
 from prefect_llamabatch.emulator.auth import ApiError
 from prefect_llamabatch.emulator.faults import FaultMiddleware, route_namer
+from prefect_llamabatch.emulator.openapi import install_openapi
 from prefect_llamabatch.emulator.state import EmulatorState
 from prefect_llamabatch.emulator.store import StoreError
 from prefect_llamabatch.emulator.wire import error_response
@@ -72,6 +73,7 @@ def create_app(state: EmulatorState) -> ASGIApp:
 
     app.include_router(api.router)
     app.include_router(admin_api.router)
+    install_openapi(app)
     return FaultMiddleware(
         app,
         faults=state.faults,

@@ -329,8 +329,19 @@ class _Capture:
 
 def route_namer(routes: list[Any]) -> RouteNamer:
     """Name a request after the first route that fully matches it (``unmatched`` if none)."""
+    cache: dict[tuple[str, str], str] = {}
 
     def name(scope: Scope) -> str:
+        # Pollers repeat the same method and path; remember the answer (bounded).
+        key = (scope["method"], scope["path"])
+        found = cache.get(key)
+        if found is None:
+            if len(cache) >= 4096:
+                cache.clear()
+            found = cache[key] = match(scope)
+        return found
+
+    def match(scope: Scope) -> str:
         partial = None
         for route in routes:
             match, _ = route.matches(scope)
