@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from cyclopts import App, Parameter
 from cyclopts.exceptions import CycloptsError
@@ -53,7 +53,10 @@ from rich.progress import (
 from rich.table import Table
 
 from prefect_llamabatch._dispatch import Call, SyncPort, drive
+from prefect_llamabatch._http import API_KEY_ENV_VARS
 from prefect_llamabatch._version import __version__
+from prefect_llamabatch.client import BatchClient
+from prefect_llamabatch.credentials import LlamaCloudCredentials
 from prefect_llamabatch.errors import (
     APIConnectionError,
     AuthenticationError,
@@ -76,15 +79,14 @@ from prefect_llamabatch.models import (
 )
 from prefect_llamabatch.results import (
     BatchApiUnavailable,
+    BatchItemsFailed,
     BatchJobTimeout,
     BatchRunError,
     BatchRunResult,
     check_outcome,
 )
+from prefect_llamabatch.retries import RetryPolicy
 from prefect_llamabatch.waiting import WaitSettings, wait_steps
-
-if TYPE_CHECKING:
-    from prefect_llamabatch.client import BatchClient
 
 __all__ = ["ExitCode", "app", "exit_code_for", "main", "run"]
 
@@ -148,14 +150,31 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     return ExitCode.FAILED
 
 
-def _describe_validation_error(exc: ValidationError) -> str:
-    # Built from locations and messages only: pydantic's own text echoes the input, which may
-    # hold a secret parse option.
+_UNION_TAGS = frozenset({"parse", "classify"})
+
+
+def _describe_validation_error(
+    exc: ValidationError, flags: dict[str, str] | None = None, whole: str | None = None
+) -> str:
+    """One line per problem, naming the CLI flag when ``flags`` maps the field to one.
+
+    Built from locations and messages only: pydantic's own text may echo the input, which can
+    hold a secret parse option.
+    """
+    flags = flags or {}
     lines = []
     for error in exc.errors(include_input=False, include_url=False):
-        loc = ".".join(str(part) for part in error["loc"]) or exc.title
-        lines.append(f"  {loc}: {error['msg']}")
-    return f"invalid {exc.title}:\n" + "\n".join(lines)
+        loc = [str(part) for part in error["loc"]]
+        if loc and loc[0] in flags:
+            rest = loc[1:]
+            if rest and rest[0] in _UNION_TAGS:  # the job_config union's member, not a field
+                rest = rest[1:]
+            where = flags[loc[0]] + (f" ({'.'.join(rest)})" if rest else "")
+        else:
+            where = ".".join(loc) or whole or exc.title
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{where}: {message}")
+    return "\n".join(lines)
 
 
 def _stdout() -> Console:
@@ -189,17 +208,15 @@ class Connection:
     organization_id: Annotated[str | None, Parameter(name="--organization-id")] = None
     """Organization to act in (default: the key's organization)."""
 
+    max_retries: Annotated[int | None, Parameter(name="--max-retries")] = None
+    """Retries of a failed request (default: 5, or the block's setting); 0 fails fast."""
+
     json: Annotated[bool, Parameter(name="--json", negative=())] = False
     """Print machine-readable JSON on stdout instead of tables."""
 
 
-_API_KEY_ENV = ("LLAMA_CLOUD_API_KEY", "LLAMA_PARSE_API_KEY")
-
-
 def _open_client(conn: Connection) -> BatchClient:
     """A sync client from ``--block`` or the environment, checked before any request."""
-    from prefect_llamabatch.client import BatchClient
-
     overrides: dict[str, Any] = {
         key: value
         for key, value in (
@@ -209,10 +226,16 @@ def _open_client(conn: Connection) -> BatchClient:
         )
         if value is not None
     }
+    if conn.max_retries is not None:
+        if conn.max_retries < 0:
+            raise CliError(
+                ExitCode.USAGE, f"--max-retries: must not be negative (got {conn.max_retries})"
+            )
+        overrides["retry"] = RetryPolicy(max_retries=conn.max_retries)
     if conn.block is not None:
-        credentials = _load_credentials_block(conn.block)
-        return BatchClient.from_credentials(credentials, **overrides)
-    if not any(os.environ.get(name) for name in _API_KEY_ENV):
+        return _load_credentials_block(conn.block).get_client(**overrides)
+    # Checked here too, so the message can mention --block (the client's cannot).
+    if not any(os.environ.get(name) for name in API_KEY_ENV_VARS):
         raise CliError(
             ExitCode.AUTH,
             "no API key: set LLAMA_CLOUD_API_KEY (or LLAMA_PARSE_API_KEY), "
@@ -221,13 +244,12 @@ def _open_client(conn: Connection) -> BatchClient:
     return BatchClient.from_env(**overrides)
 
 
-def _load_credentials_block(name: str) -> Any:
+def _load_credentials_block(name: str) -> LlamaCloudCredentials:
     if not name.strip():
         raise CliError(ExitCode.USAGE, "--block: the block name is empty")
-    from prefect_llamabatch.credentials import LlamaCloudCredentials
-
     try:
-        return LlamaCloudCredentials.load(name, validate=True)
+        # CLI commands are sync; `_sync=True` keeps async_dispatch from handing back a coroutine.
+        return cast(LlamaCloudCredentials, LlamaCloudCredentials.load(name, _sync=True))  # type: ignore[call-arg]
     except ValueError as exc:
         # Prefect raises ValueError for a missing block document.
         if "Unable to find" in str(exc) or "not found" in str(exc).lower():
@@ -242,8 +264,12 @@ def _load_credentials_block(name: str) -> Any:
 @contextmanager
 def _client(conn: Connection) -> Iterator[BatchClient]:
     client = _open_client(conn)
-    with client:
-        yield client
+    try:
+        with client:
+            yield client
+    except APIConnectionError as exc:
+        # The client's message names the path only; an operator needs the host too.
+        raise CliError(ExitCode.UNAVAILABLE, f"{exc} (API at {client.base_url})") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,6 +337,8 @@ app = App(
     name="llamabatch",
     help="Submit, watch and inspect LlamaCloud batch jobs (see exit codes in the README).",
     version=__version__,
+    # run() maps Ctrl-C to exit 130 itself, after the command printed what it left running.
+    suppress_keyboard_interrupt=False,
 )
 
 JobStatusChoice = Literal["pending", "running", "dispatched", "completed", "failed", "cancelled"]
@@ -400,13 +428,20 @@ def _read_job_config(config: str | None, config_file: Path | None) -> Any:
     return value
 
 
+_SUBMIT_FLAGS = {
+    "job_config": "--config",
+    "directory_id": "--directory-id",
+    "item_ids": "--item-id",
+}
+
+
 @app.command
 def submit(
     *,
     directory_id: str | None = None,
     item_id: Annotated[list[str] | None, Parameter(consume_multiple=True)] = None,
     config: str | None = None,
-    config_file: Path | None = None,
+    config_file: Annotated[Path | None, Parameter(allow_leading_hyphen=True)] = None,
     idempotency_key: str | None = None,
     wait: bool = False,
     timeout: float | None = None,
@@ -447,13 +482,19 @@ def submit(
         _non_empty("--idempotency-key", idempotency_key)
     settings = _wait_settings(timeout, poll_interval) if wait else None
     _check_fraction(max_failed_fraction)
-    body = BatchJobCreate.model_validate(
-        {
-            "job_config": job_config,
-            **({"directory_id": directory_id} if directory_id is not None else {}),
-            **({"item_ids": item_id} if item_id is not None else {}),
-        }
-    )
+    try:
+        body = BatchJobCreate.model_validate(
+            {
+                "job_config": job_config,
+                **({"directory_id": directory_id} if directory_id is not None else {}),
+                **({"item_ids": item_id} if item_id is not None else {}),
+            }
+        )
+    except ValidationError as exc:
+        raise CliError(
+            ExitCode.USAGE,
+            _describe_validation_error(exc, _SUBMIT_FLAGS, whole="--directory-id/--item-id"),
+        ) from None
     with _client(conn) as client:
         job = client.create_job(body, idempotency_key=idempotency_key)
         if settings is None:
@@ -551,7 +592,12 @@ def _wait_and_report(
         progress_percentage=final.progress_percentage,
         duration_seconds=outcome.elapsed_seconds,
     )
-    judged = check_outcome(result, max_failed_fraction=max_failed_fraction)
+    try:
+        judged = check_outcome(result, max_failed_fraction=max_failed_fraction)
+    except BatchItemsFailed as exc:
+        raise CliError(
+            ExitCode.FAILED, f"{exc}; list them with `llamabatch items {job_id} --status failed`"
+        ) from None
     err.print(judged.summary(), markup=False, highlight=False)
     return ExitCode.OK
 
@@ -733,18 +779,93 @@ def results(
 
 @app.command
 def emulator(
-    *args: Annotated[str, Parameter(allow_leading_hyphen=True)],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    db: Path | None = None,
+    data_dir: Path | None = None,
+    api_key: Annotated[list[str] | None, Parameter(name="--api-key")] = None,
+    admin_token: str | None = None,
+    time_scale: float = 1.0,
+    item_duration: float = 0.1,
+    concurrency: int = 4,
+    failure_pattern: list[str] | None = None,
+    transient_failure_pattern: list[str] | None = None,
+    failure_rate: float = 0.0,
+    seed: int = 0,
+    fault: list[str] | None = None,
+    max_file_size: int | None = None,
+    response_latency: float = 0.0,
+    dispatched_status: bool = False,
+    allow_remote: bool = False,
 ) -> int:
-    """Run the local LlamaCloud emulator (options: `llamabatch emulator --help`).
+    """Run the local LlamaCloud emulator in the foreground until Ctrl-C (see docs/emulator.md).
+
+    It prints the `export LLAMA_CLOUD_BASE_URL=... LLAMA_CLOUD_API_KEY=...` line to paste into
+    another shell, so every other command (and your flows) talk to it.
 
     Parameters
     ----------
-    args
-        Passed to the emulator's own command line.
+    host
+        Address to listen on (loopback only, unless --allow-remote).
+    port
+        Port (0: a free one).
+    db
+        SQLite file keeping state across restarts (default: in memory).
+    data_dir
+        Folder for uploads and outputs.
+    api_key
+        An accepted key, KEY:[ORG:]PROJECT[,PROJECT] (repeatable; default: llx-emulator-local-key).
+    admin_token
+        Token of the /_emulator admin API (default: random).
+    time_scale
+        Multiplies simulated durations (0.01 runs 100x faster).
+    item_duration
+        Simulated seconds per item.
+    concurrency
+        Items in flight per job.
+    failure_pattern
+        Glob of file names that always fail (repeatable).
+    transient_failure_pattern
+        Glob of file names that fail on their first processing only (repeatable).
+    failure_rate
+        Fraction of other items that fail (seeded, reproducible).
+    seed
+        Seed of the failure rate and of random faults.
+    fault
+        Injected fault ROUTE:KIND[=VALUE][:RATE[:COUNT]], e.g. get_job:503:0.1 (repeatable).
+    max_file_size
+        Bytes; larger files are skipped (size_limit_exceeded).
+    response_latency
+        Seconds added to every response.
+    dispatched_status
+        Report 'dispatched' once every item was handed out.
+    allow_remote
+        Allow a non-loopback --host (the emulator has no real security).
     """
     from prefect_llamabatch.emulator.cli import serve_from_cli
 
-    return int(serve_from_cli(list(args)) or 0)
+    serve_from_cli(
+        host=host,
+        port=port,
+        db=db,
+        data_dir=data_dir,
+        api_key=api_key or (),
+        admin_token=admin_token,
+        time_scale=time_scale,
+        item_duration=item_duration,
+        concurrency=concurrency,
+        failure_pattern=failure_pattern or (),
+        transient_failure_pattern=transient_failure_pattern or (),
+        failure_rate=failure_rate,
+        seed=seed,
+        fault=fault or (),
+        max_file_size=max_file_size,
+        response_latency=response_latency,
+        dispatched_status=dispatched_status,
+        allow_remote=allow_remote,
+    )
+    return ExitCode.OK
 
 
 @app.command
@@ -752,7 +873,7 @@ def demo(
     *,
     emulator: bool = False,
     docs: Path | None = None,
-    time_scale: float = 0.05,
+    time_scale: float = 1.0,
     workdir: Path | None = None,
 ) -> int:
     """Run the end-to-end demo: upload, parse, report, retry the failed items.
@@ -772,7 +893,7 @@ def demo(
     """
     from prefect_llamabatch.demo import run_demo
 
-    return run_demo(emulator=emulator, docs=docs, time_scale=time_scale, workdir=workdir)
+    return run_demo(emulator=emulator, docs=docs, time_scale=time_scale, workdir=workdir).exit_code
 
 
 # --------------------------------------------------------------------------------------------
@@ -796,7 +917,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     except CycloptsError:
         return ExitCode.USAGE  # cyclopts already printed the problem
     except ValidationError as exc:
-        _stderr().print(_describe_validation_error(exc), markup=False, highlight=False)
+        _stderr().print(
+            f"error: invalid {exc.title}\n{_describe_validation_error(exc)}",
+            markup=False,
+            highlight=False,
+        )
         return ExitCode.USAGE
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED

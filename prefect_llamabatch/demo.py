@@ -1,0 +1,473 @@
+"""The ``make demo`` main job: a folder of documents through LlamaCloud batch parsing, end to end.
+
+What it does, in order:
+
+1. starts the local LlamaCloud emulator in-process (``--emulator``), or uses LlamaCloud itself
+   when ``LLAMA_CLOUD_API_KEY`` is set;
+2. starts Prefect's ephemeral API (unless ``PREFECT_API_URL`` points at a server);
+3. runs :func:`~prefect_llamabatch.flows.process_directory` on the sample documents, with the
+   wait's progress logged live;
+4. prints the report: per document, what happened, why it failed, where the output is;
+5. runs :func:`~prefect_llamabatch.flows.retry_failed_items` once, which recovers the "flaky"
+   document, and prints what still fails;
+6. says where the Prefect artifacts are and how to browse them.
+
+Some sample documents fail on purpose, for reasons documented in :data:`SAMPLE_DOCUMENTS`
+(the emulator's outcome rules, ``docs/emulator.md``).
+
+Example:
+    ```python
+    from prefect_llamabatch.demo import run_demo
+
+    report = run_demo(emulator=True, time_scale=0.05)
+    assert report.exit_code == 0
+    print(report.first.summary())
+    ```
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+__all__ = [
+    "FLAKY_PATTERN",
+    "SAMPLE_DOCS",
+    "SAMPLE_DOCUMENTS",
+    "DemoReport",
+    "SampleDocument",
+    "quiet_prefect_environment",
+    "run_demo",
+]
+
+SAMPLE_DOCS = Path(__file__).with_name("sample_docs")
+"""The packaged sample documents."""
+
+FLAKY_PATTERN = "flaky-*"
+"""The emulator's ``transient_failure_patterns`` in the demo: such files fail only once."""
+
+_MARKER = ".llamabatch-demo"
+
+
+@dataclass(frozen=True)
+class SampleDocument:
+    """One packaged sample document and what the demo expects of it on the emulator."""
+
+    name: str
+    expected: Literal["completed", "failed", "recovered"]
+    why: str
+
+
+SAMPLE_DOCUMENTS: tuple[SampleDocument, ...] = (
+    SampleDocument("annual-summary-2023.pdf", "completed", "a real PDF with a text layer"),
+    SampleDocument("invoice-2024-0042.txt", "completed", "plain UTF-8 text"),
+    SampleDocument("meeting-notes-2024-05-14.md", "completed", "markdown"),
+    SampleDocument("quarterly-report-q1.md", "completed", "markdown with a table"),
+    SampleDocument("supplier-contract.html", "completed", "HTML: tags dropped, headings kept"),
+    SampleDocument("shipments-may.csv", "completed", "CSV: rendered as a markdown table"),
+    SampleDocument("product-catalog.json", "completed", "JSON: pretty-printed"),
+    SampleDocument(
+        "flaky-network-share-memo.md",
+        "recovered",
+        f"matches the emulator's transient failure pattern {FLAKY_PATTERN!r}: it fails on its "
+        "first processing only, so the retry round recovers it",
+    ),
+    SampleDocument("empty-upload.txt", "failed", "the file is empty (0 bytes)"),
+    SampleDocument(
+        "scanned-receipt.pdf", "failed", "a JPEG saved as .pdf: no %PDF- header, not a PDF"
+    ),
+    SampleDocument(
+        "legacy-letter-latin1.txt", "failed", "saved as Latin-1 by an old system: invalid UTF-8"
+    ),
+)
+
+_QUIET_ENV = {
+    # The ephemeral server would otherwise try to send telemetry and log errors without network.
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    # A loaded 2-core laptop can take longer than the default 20 s to start the ephemeral API.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+}
+
+
+def quiet_prefect_environment() -> None:
+    """Turn off Prefect's telemetry (without overriding what the user set)."""
+    for name, value in _QUIET_ENV.items():
+        os.environ.setdefault(name, value)
+
+
+class DemoReport(BaseModel):
+    """What a demo run found, for callers (and tests) that want more than the printout.
+
+    Attributes:
+        exit_code: The CLI exit code (0: the demo ran and behaved as documented).
+        backend: ``emulator`` or the LlamaCloud base URL.
+        first: The result of ``process_directory`` (also when the flow failed on failed items).
+        retry: The merged result of ``retry_failed_items``, if it ran.
+        outputs: Document name to where its output is (a local file for the emulator).
+        artifacts: Keys of the Prefect artifacts the two flow runs created.
+        prefect_api: ``ephemeral`` or the configured PREFECT_API_URL.
+        prefect_database: The ephemeral API's database, when it was used.
+        workdir: Where the demo kept the emulator's state, outputs and the failed-items export.
+        duration_seconds: Wall-clock time of the whole demo.
+        mismatches: Documents whose outcome differed from :data:`SAMPLE_DOCUMENTS`.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    exit_code: int
+    backend: str
+    first: Any = None
+    retry: Any = None
+    outputs: dict[str, str] = {}
+    artifacts: list[str] = []
+    prefect_api: str = "ephemeral"
+    prefect_database: str | None = None
+    workdir: str
+    duration_seconds: float = 0.0
+    mismatches: list[str] = []
+
+
+def _default_workdir() -> Path:
+    from prefect.settings import get_current_settings
+
+    return Path(get_current_settings().home) / "llamabatch-demo"
+
+
+def _fresh_dir(path: Path) -> Path:
+    # Only ever delete a folder this demo created (it carries the marker file).
+    if path.exists() and (path / _MARKER).exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / _MARKER).touch()
+    return path
+
+
+@contextmanager
+def _child_stderr_to(log: Path) -> Iterator[None]:
+    """Point fd 2 at a file while a child process starts, so the child keeps writing there.
+
+    The ephemeral Prefect server is a subprocess sharing our stderr; at interpreter exit its
+    services log ``CancelledError`` tracebacks that are noise. Its output goes to a log file.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with log.open("ab") as handle:
+            os.dup2(handle.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _start_prefect_api(workdir: Path) -> tuple[str, str | None]:
+    """The configured Prefect API, or the ephemeral one started now (quietly)."""
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    if settings.api.url:
+        return str(settings.api.url), None
+    server = SubprocessASGIServer()  # the same instance Prefect's clients use
+    if not server.running:
+        with _child_stderr_to(workdir / "prefect-server.log"):
+            server.start()
+    url = settings.server.database.connection_url
+    database = url.get_secret_value() if url is not None else None
+    if database and "sqlite" in database:
+        database = database.split("///", 1)[-1]
+    return "ephemeral", database
+
+
+def _run_result(state: Any, flow_name: str) -> tuple[Any, BaseException | None]:
+    """The BatchRunResult of a finished flow run, and the error it failed with, if any.
+
+    Raises:
+        CliError: The run ended without a result (not even one carried by its error).
+    """
+    from prefect_llamabatch.cli import CliError, ExitCode, exit_code_for
+    from prefect_llamabatch.results import BatchRunResult
+
+    value = state.result(raise_on_failure=False)
+    if isinstance(value, BatchRunResult):
+        return value, None
+    if isinstance(value, BaseException):
+        result = getattr(value, "result", None)
+        if isinstance(result, BatchRunResult):
+            return result, value
+        raise CliError(exit_code_for(value), f"{flow_name} failed: {value}")
+    raise CliError(ExitCode.FAILED, f"{flow_name} ended {state.type.value}: {state.message}")
+
+
+def _outputs(credentials: Any, job_id: str, data_dir: Path | None) -> dict[str, str]:
+    """Where each completed document's output is (local files for the emulator)."""
+    from prefect_llamabatch.emulator.layout import output_path
+
+    found: dict[str, str] = {}
+    with credentials.get_client() as client:
+        for item in client.iter_items(job_id, status="completed"):
+            results = client.get_item_results(item.item_id).processing_results or []
+            if not results:
+                continue
+            latest = max(results, key=lambda r: r.processed_at)
+            where = latest.output_s3_path
+            if data_dir is not None:
+                try:
+                    where = str(output_path(data_dir, where))
+                except ValueError:
+                    pass
+            found[item.item_name] = where
+    return found
+
+
+def _artifact_keys(flow_run_ids: list[Any]) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=flow_run_ids))
+        )
+    return sorted({a.key for a in artifacts if a.key})
+
+
+def _print_first(
+    console: Console, result: Any, outputs: dict[str, str], why: dict[str, str]
+) -> None:
+    failed = {f.item_name: f for f in result.failed_items}
+    skipped = {s.item_name: s for s in result.skipped_items}
+    table = Table(title=f"Report of batch job {result.job_id}", show_lines=False)
+    for column in ("document", "status", "error, or where the output is", "why"):
+        table.add_column(column, overflow="fold")
+    names = sorted(set(outputs) | set(failed) | set(skipped))
+    for name in names:
+        if name in failed:
+            status, detail = "[red]failed[/red]", failed[name].error_message or ""
+        elif name in skipped:
+            status, detail = "[yellow]skipped[/yellow]", skipped[name].skip_reason or ""
+        else:
+            status, detail = "[green]completed[/green]", outputs[name]
+        table.add_row(name, status, detail, why.get(name, ""))
+    console.print(table)
+    console.print(result.summary(), markup=False, highlight=False)
+    if result.export_path:
+        console.print(f"Every failed item, as a file: {result.export_path}", markup=False)
+
+
+def _print_retry(console: Console, result: Any, originally_failed: set[str]) -> None:
+    still = {f.item_name for f in result.failed_items}
+    recovered = sorted(originally_failed - still)
+    console.print(
+        f"Retry: {len(originally_failed)} failed document(s) resubmitted in "
+        f"{len(result.rounds)} round(s); recovered: {', '.join(recovered) or 'none'}; "
+        f"still failing: {', '.join(sorted(still)) or 'none'}",
+        markup=False,
+        highlight=False,
+    )
+    for failed in sorted(result.failed_items, key=lambda f: f.item_name):
+        console.print(
+            f"  {failed.item_name}: {failed.error_message}", markup=False, highlight=False
+        )
+
+
+def _check_expectations(first: Any, retry: Any) -> list[str]:
+    """Documents whose outcome on the emulator differs from :data:`SAMPLE_DOCUMENTS`."""
+    failed_first = {f.item_name for f in first.failed_items}
+    failed_after = {f.item_name for f in retry.failed_items} if retry is not None else failed_first
+    problems = []
+    for doc in SAMPLE_DOCUMENTS:
+        actual_first = doc.name in failed_first
+        actual_after = doc.name in failed_after
+        ok = {
+            "completed": not actual_first,
+            "failed": actual_first and actual_after,
+            "recovered": actual_first and not actual_after,
+        }[doc.expected]
+        if not ok:
+            problems.append(f"{doc.name}: expected {doc.expected}")
+    return problems
+
+
+def run_demo(
+    *,
+    emulator: bool = False,
+    docs: Path | None = None,
+    time_scale: float = 1.0,
+    workdir: Path | None = None,
+    console: Console | None = None,
+) -> DemoReport:
+    """Run the demo and print its report.
+
+    Args:
+        emulator: Use an in-process LlamaCloud emulator. Without it, LlamaCloud itself is used
+            (``LLAMA_CLOUD_API_KEY`` / ``LLAMA_PARSE_API_KEY``, ``LLAMA_CLOUD_BASE_URL``).
+        docs: Folder of documents (default: :data:`SAMPLE_DOCS`).
+        time_scale: Emulator speed factor (simulated durations are multiplied by it).
+        workdir: Where the emulator's state, the outputs and the export go
+            (default: ``$PREFECT_HOME/llamabatch-demo``).
+        console: Where to print (default: stdout).
+
+    Returns:
+        What happened; ``exit_code`` is what ``llamabatch demo`` exits with.
+
+    Raises:
+        ValueError: Bad arguments (no such folder, a negative time scale).
+        CliError: No API key and no ``--emulator`` (exit code 3).
+    """
+    from prefect_llamabatch.cli import CliError, ExitCode
+
+    quiet_prefect_environment()
+    started = time.monotonic()
+    console = console or Console()
+    folder = (docs or SAMPLE_DOCS).expanduser().resolve()
+    if not folder.is_dir():
+        raise ValueError(f"--docs: {folder} is not a folder")
+    if not any(p.is_file() for p in folder.iterdir()):
+        raise ValueError(f"--docs: {folder} has no files")
+    if not time_scale >= 0:
+        raise ValueError(f"--time-scale: must be >= 0 (got {time_scale})")
+    from prefect_llamabatch._http import API_KEY_ENV_VARS
+
+    if not emulator and not any(os.environ.get(v) for v in API_KEY_ENV_VARS):
+        raise CliError(
+            ExitCode.AUTH,
+            "the demo runs against LlamaCloud unless told otherwise: set LLAMA_CLOUD_API_KEY, "
+            "or pass --emulator (what `make demo` does) to run it locally",
+        )
+
+    from prefect_llamabatch.credentials import LlamaCloudCredentials
+    from prefect_llamabatch.flows import process_directory, retry_failed_items
+    from prefect_llamabatch.waiting import WaitSettings
+
+    base = (workdir or _default_workdir()).expanduser().resolve()
+    base.mkdir(parents=True, exist_ok=True)
+    why = {doc.name: doc.why for doc in SAMPLE_DOCUMENTS} if docs is None else {}
+
+    with ExitStack() as stack:
+        data_dir: Path | None = None
+        if emulator:
+            from prefect_llamabatch.emulator import EmulatorConfig, run_emulator
+
+            state = _fresh_dir(base / "emulator")
+            data_dir = state / "data"
+            emu = stack.enter_context(
+                run_emulator(
+                    EmulatorConfig(
+                        db_path=state / "emulator.db",
+                        data_dir=data_dir,
+                        item_duration_seconds=0.8,
+                        concurrency=2,
+                        time_scale=time_scale,
+                        transient_failure_patterns=[FLAKY_PATTERN],
+                    )
+                )
+            )
+            credentials = LlamaCloudCredentials(
+                api_key=emu.api_key, base_url=emu.base_url, project_id=emu.project_id
+            )
+            backend = "emulator"
+            poll = WaitSettings(poll_interval=max(0.5 * time_scale, 0.05), max_poll_interval=2.0)
+        else:
+            credentials = LlamaCloudCredentials.from_env()
+            backend = credentials.base_url
+            poll = WaitSettings(poll_interval=2.0, max_poll_interval=10.0)
+
+        n_docs = sum(1 for p in folder.iterdir() if p.is_file())
+        console.print(
+            Panel.fit(
+                f"prefect-llamabatch demo: {n_docs} documents from {folder}\n"
+                f"LlamaCloud: {'local emulator at ' + credentials.base_url if emulator else backend}",
+                title="llamabatch demo",
+            )
+        )
+        with console.status("Starting Prefect's API (the first start takes 10-20 s)…"):
+            prefect_api, database = _start_prefect_api(base)
+
+        console.rule("1. process_directory: upload, parse, wait (live progress below)")
+        export = base / "failed-items.csv"
+        first_state = process_directory(
+            credentials,
+            local_path=str(folder),
+            job_config={},
+            wait=poll,
+            export_path=str(export),
+            directory_name=f"llamabatch-demo-{folder.name}",
+            return_state=True,
+        )
+        first, first_error = _run_result(first_state, "process_directory")
+        outputs = _outputs(credentials, first.job_id, data_dir)
+        console.rule("Report")
+        if first_error is not None:
+            console.print(
+                f"The flow run ended [bold]{first_state.type.value}[/bold], as it should when "
+                "items fail (max_failed_fraction=0):"
+            )
+            console.print(f"  {first_error}", markup=False, highlight=False)
+        _print_first(console, first, outputs, why)
+
+        retry = None
+        flow_runs = [first_state.state_details.flow_run_id]
+        if first.failed_items:
+            console.rule("2. retry_failed_items: resubmit only the failed documents, once")
+            retry_state = retry_failed_items(
+                credentials,
+                first.job_id,
+                max_rounds=1,
+                wait=poll,
+                export_path=str(base / "still-failing.csv"),
+                return_state=True,
+            )
+            flow_runs.append(retry_state.state_details.flow_run_id)
+            retry, _ = _run_result(retry_state, "retry_failed_items")
+            _print_retry(console, retry, {f.item_name for f in first.failed_items})
+            outputs.update(_outputs(credentials, retry.job_id, data_dir))
+
+        artifacts = _artifact_keys(flow_runs)
+
+    mismatches = _check_expectations(first, retry) if emulator and docs is None else []
+    console.rule("Where to look")
+    if data_dir is not None:
+        console.print(f"Outputs (markdown per document): {data_dir / 'outputs'}", markup=False)
+    console.print(
+        f"Prefect artifacts of these runs: {', '.join(artifacts) or 'none'}", markup=False
+    )
+    if database:
+        console.print(
+            f"They are in Prefect's ephemeral database {database}. To browse them, run\n"
+            "  prefect server start\n"
+            "and open http://127.0.0.1:4200/artifacts (same PREFECT_HOME).",
+            markup=False,
+        )
+    else:
+        console.print(f"They are on the Prefect server at {prefect_api}.", markup=False)
+    duration = time.monotonic() - started
+    if mismatches:
+        console.print("[red]The demo did not behave as documented:[/red] " + "; ".join(mismatches))
+    console.print(f"Demo finished in {duration:.1f} s.")
+    return DemoReport(
+        exit_code=ExitCode.FAILED if mismatches else ExitCode.OK,
+        backend=backend,
+        first=first,
+        retry=retry,
+        outputs=outputs,
+        artifacts=artifacts,
+        prefect_api=prefect_api,
+        prefect_database=database,
+        workdir=str(base),
+        duration_seconds=duration,
+        mismatches=mismatches,
+    )
