@@ -73,7 +73,7 @@ def create_app(state: EmulatorState) -> ASGIApp:
 
     app.include_router(api.router)
     app.include_router(admin_api.router)
-    install_openapi(app)
+    install_openapi(app, api.router.routes)
     return FaultMiddleware(
         app,
         faults=state.faults,

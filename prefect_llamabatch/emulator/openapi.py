@@ -10,7 +10,7 @@ the same contract the package's client is written against.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
+from starlette.routing import BaseRoute
 
 from prefect_llamabatch.models import (
     BatchCancelRequest,
@@ -237,12 +238,13 @@ def _operation_doc(
     return operation
 
 
-def build_openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document for ``app`` with every emulated API route described in full."""
+def build_openapi(app: FastAPI, api_routes: Sequence[BaseRoute]) -> dict[str, Any]:
+    """FastAPI's document for ``app`` with the emulated API routes (``api_routes``, the ones
+    :data:`ROUTE_DOCS` names) described in full."""
     document = get_openapi(
         title=app.title, version=app.version, routes=app.routes, description=app.description
     )
-    routes = {r.name: r for r in app.routes if isinstance(r, APIRoute)}
+    routes = {r.name: r for r in api_routes if isinstance(r, APIRoute)}
     wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = []
     for doc in ROUTE_DOCS.values():
         if doc.body is not None:
@@ -278,12 +280,12 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     return document
 
 
-def install_openapi(app: FastAPI) -> None:
+def install_openapi(app: FastAPI, api_routes: Sequence[BaseRoute]) -> None:
     """Serve :func:`build_openapi`'s document (built once, on the first request for it)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = build_openapi(app)
+            app.openapi_schema = build_openapi(app, api_routes)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
