@@ -241,5 +241,5 @@ def cancel_remote_jobs(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any
     """
     if (flow_run.parameters or {}).get("cancel_on_stop", True) is False:
         return
-    reason = f"Prefect flow run {flow_run.name!r} ended {state.name}"
+    reason = f"Prefect flow run {flow_run.name!r} stopped ({state.name})"
     cancel_tracked_jobs(str(flow_run.id), reason)

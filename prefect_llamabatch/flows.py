@@ -21,7 +21,6 @@ carrying a secret (``azure_openai_key``, webhook headers …) is refused; save t
 :class:`~prefect_llamabatch.jobs.LlamaBatchJob` block and run ``run_llama_batch_job``.
 """
 
-from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -150,7 +149,7 @@ class LlamaBatchFlow(Flow[P, R]):
             serialized["job_config"] = masked(parameters["job_config"])
         return serialized
 
-    def with_options(self, *args: Any, **kwargs: Any) -> LlamaBatchFlow[P, R]:
+    def with_options(self, *args: Any, **kwargs: Any) -> "LlamaBatchFlow[P, R]":
         new = super().with_options(*args, **kwargs)
         new.__class__ = type(self)  # Flow.with_options always builds a plain Flow
         return cast(LlamaBatchFlow[P, R], new)

@@ -9,7 +9,6 @@ outgrow one machine (``pip install 'prefect-llamabatch[dask]'``, then
 ``report_failed_items.with_options(task_runner=DaskTaskRunner())``).
 """
 
-from __future__ import annotations
 
 import csv
 import time

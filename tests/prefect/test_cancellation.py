@@ -1,0 +1,185 @@
+"""Stopping a flow run cancels its remote batch job: every way a run can stop, checked against the
+emulator's ground truth (see docs/cancellation.md)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import FlowRun
+from prefect.deployments import run_deployment
+from prefect.states import Cancelling
+
+from prefect_llamabatch._tracking import tracked_jobs
+from prefect_llamabatch.credentials import LlamaCloudCredentials
+from prefect_llamabatch.emulator import Emulator, JobTruth
+from prefect_llamabatch.flows import process_directory
+from tests.prefect.conftest import FAST
+
+pytestmark = [pytest.mark.usefixtures("prefect"), pytest.mark.emulator(start_frozen=True)]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def eventually(
+    check: Callable[[], object], *, timeout: float = 60.0, what: str = "condition"
+) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def only_job(emu: Emulator) -> JobTruth | None:
+    jobs = emu.admin.ground_truth().jobs
+    assert len(jobs) <= 1, "a second job was created"
+    return jobs[0] if jobs else None
+
+
+def cancelled(emu: Emulator) -> JobTruth | None:
+    job = only_job(emu)
+    return job if job is not None and job.status == "cancelled" else None
+
+
+def child_env(prefect: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PREFECT_API_URL=prefect,
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        DO_NOT_TRACK="1",
+        PREFECT_RUNNER_POLL_FREQUENCY="1",
+        PYTHONPATH=str(REPO),
+    )
+    return env
+
+
+@pytest.fixture
+def child(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Child processes started by a test, killed if still alive at the end."""
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_flow_timeout_cancels_the_remote_job(
+    emu: Emulator, creds: LlamaCloudCredentials, docs_dir: str
+) -> None:
+    timed = process_directory.with_options(timeout_seconds=2)
+    state = timed(creds, directory_id=docs_dir, wait=FAST, return_state=True)
+    assert state.is_failed() and state.name == "TimedOut"
+    job = cancelled(emu)
+    assert job is not None, "the remote job is still running"
+    assert "TimedOut" in (job.cancel_reason or "")
+
+
+def test_cancel_on_stop_false_leaves_the_job_running(
+    emu: Emulator, creds: LlamaCloudCredentials, docs_dir: str
+) -> None:
+    timed = process_directory.with_options(timeout_seconds=2)
+    state = timed(creds, directory_id=docs_dir, wait=FAST, cancel_on_stop=False, return_state=True)
+    assert state.is_failed()
+    job = only_job(emu)
+    assert job is not None and job.status != "cancelled"
+
+
+def test_sigterm_to_the_flow_process_cancels_the_remote_job(
+    emu: Emulator, docs_dir: str, prefect: str, tmp_path: Path, child: list[subprocess.Popen[bytes]]
+) -> None:
+    script = tmp_path / "run_flow.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            from prefect_llamabatch import LlamaCloudCredentials, WaitSettings, process_directory
+
+            credentials = LlamaCloudCredentials(api_key={emu.api_key!r}, base_url={emu.base_url!r})
+            process_directory(
+                credentials,
+                directory_id={docs_dir!r},
+                wait=WaitSettings(poll_interval=0.05, max_poll_interval=0.2),
+            )
+            """
+        )
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], env=child_env(prefect), cwd=tmp_path)
+    child.append(proc)
+    eventually(lambda: only_job(emu), what="the job to be created")
+    time.sleep(0.5)  # inside the wait
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    job = eventually(lambda: cancelled(emu), timeout=30, what="the job to be cancelled")
+    assert "Crashed" in (job.cancel_reason or "")  # type: ignore[attr-defined]
+
+
+def test_cancelling_a_served_flow_run_cancels_the_remote_job(
+    emu: Emulator, docs_dir: str, prefect: str, tmp_path: Path, child: list[subprocess.Popen[bytes]]
+) -> None:
+    # Saved credentials: the hook runs in whichever process Prefect picks and loads the block by
+    # name from the Prefect API.
+    block_name = f"emu-{uuid.uuid4().hex[:8]}"
+    LlamaCloudCredentials(api_key=emu.api_key, base_url=emu.base_url).save(block_name)
+    deployment = f"serve-{uuid.uuid4().hex[:6]}"
+    script = tmp_path / "serve_flow.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            from prefect_llamabatch.flows import process_directory
+
+            if __name__ == "__main__":
+                process_directory.serve(name={deployment!r}, limit=1, print_starting_message=False)
+            """
+        )
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], env=child_env(prefect), cwd=tmp_path)
+    child.append(proc)
+
+    def deployed() -> bool:
+        with get_client(sync_client=True) as client:
+            try:
+                client.read_deployment_by_name(f"process-directory/{deployment}")
+            except Exception:
+                return False
+            return True
+
+    eventually(deployed, what="the deployment to be served")
+    credentials = LlamaCloudCredentials.load(block_name)
+    flow_run: FlowRun = run_deployment(  # type: ignore[assignment]
+        f"process-directory/{deployment}",
+        parameters={
+            "credentials": {"$ref": {"block_document_id": str(credentials._block_document_id)}},
+            "directory_id": docs_dir,
+            "wait": FAST.model_dump(),
+        },
+        timeout=0,
+    )
+    job = eventually(lambda: only_job(emu), what="the served run to create its job")
+    eventually(lambda: tracked_jobs(str(flow_run.id)), what="the job to be recorded")
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(flow_run.id, Cancelling(), force=True)
+    job = eventually(lambda: cancelled(emu), timeout=60, what="the remote job to be cancelled")
+    with get_client(sync_client=True) as client:
+        name = client.read_flow_run(flow_run.id).name
+    assert name == f"process-directory/{docs_dir}"
+    assert f"{name!r} stopped (Cancel" in (job.cancel_reason or "")  # type: ignore[attr-defined]
+
+    def final() -> bool:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(flow_run.id).state
+        return bool(state and state.is_cancelled())
+
+    eventually(final, timeout=60, what="the flow run to end Cancelled")
+    assert tracked_jobs(str(flow_run.id)) == []
