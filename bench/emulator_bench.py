@@ -16,6 +16,7 @@ import multiprocessing as mp
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -167,8 +168,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--db", type=Path, help="SQLite file (default: in memory)")
     args = parser.parse_args()
-    config = EmulatorConfig(time_scale=0.0, concurrency=args.concurrency, request_log_size=1000)
+    config = EmulatorConfig(
+        time_scale=0.0, concurrency=args.concurrency, request_log_size=1000, db_path=args.db
+    )
     with run_emulator(config) as emu:
         print(f"emulator at {emu.base_url}; RSS {rss_mb():.0f} MB")
         docs = emu.admin.seed_directory({"a.txt": "a"})

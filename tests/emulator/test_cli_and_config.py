@@ -184,3 +184,10 @@ def test_api_key_specs_and_config_validation() -> None:
     with pytest.raises(ValidationError, match="allow_remote"):
         EmulatorConfig(host="10.0.0.5")
     assert EmulatorConfig(time_scale=0.01).effective_item_seconds == pytest.approx(0.001)
+
+
+def test_route_names_are_the_documented_ones() -> None:
+    from prefect_llamabatch.emulator import ROUTE_NAMES
+    from prefect_llamabatch.emulator.api import router
+
+    assert sorted(getattr(r, "name", "") for r in router.routes) == sorted(ROUTE_NAMES)
