@@ -32,7 +32,16 @@ ADMIN_TOKEN_HEADER = "X-Emulator-Admin-Token"
 
 
 class ItemTruth(JobItem):
-    """An item as the emulator knows it, with where its output went."""
+    """An item as the emulator knows it, with where its output went.
+
+    Example:
+        ```python
+        from prefect_llamabatch.emulator import ItemTruth
+
+        item = ItemTruth(item_id="dfl-1", item_name="a.txt", status="pending", pos=0)
+        assert item.output_s3_path is None
+        ```
+    """
 
     pos: int
     output_s3_path: str | None = None
@@ -41,7 +50,18 @@ class ItemTruth(JobItem):
 
 
 class JobTruth(BatchJob):
-    """A job as the emulator knows it: wire fields plus every internal counter and its items."""
+    """A job as the emulator knows it: wire fields plus every internal counter and its items.
+
+    Example:
+        ```python
+        from prefect_llamabatch.emulator import run_emulator
+
+        with run_emulator(time_scale=0.01) as emu:
+            docs = emu.admin.seed_directory({"a.txt": "a"})
+            # ... create a job over HTTP, then:
+            # job = emu.admin.wait_for_job(job_id); job.counts["completed"]
+        ```
+    """
 
     organization_id: str
     progress_percentage: float
@@ -54,7 +74,17 @@ class JobTruth(BatchJob):
 
 
 class RequestRecord(BaseModel):
-    """One request the emulator received under ``/api`` (status 0: the connection was dropped)."""
+    """One request the emulator received under ``/api`` (status 0: the connection was dropped).
+
+    Example:
+        ```python
+        from prefect_llamabatch.emulator import RequestRecord
+
+        record = RequestRecord(method="GET", path="/api/v1/beta/batch-processing",
+                               route="list_jobs", status=200, at="2030-01-01T00:00:00+00:00")
+        assert record.fault is None
+        ```
+    """
 
     method: str
     path: str
@@ -65,7 +95,17 @@ class RequestRecord(BaseModel):
 
 
 class GroundTruth(BaseModel):
-    """Every job with its items and counters, and the count of requests per route."""
+    """Every job with its items and counters, and the count of requests per route.
+
+    Example:
+        ```python
+        from prefect_llamabatch.emulator import run_emulator
+
+        with run_emulator(time_scale=0.01) as emu:
+            truth = emu.admin.ground_truth()
+            assert truth.jobs == [] and truth.request_counts == {}
+        ```
+    """
 
     jobs: list[JobTruth]
     request_counts: dict[str, int]
@@ -83,7 +123,16 @@ class GroundTruth(BaseModel):
 
 
 class SeededDirectory(BaseModel):
-    """A directory created by ``EmulatorAdmin.seed_directory``: its id and ``{name: file id}``."""
+    """A directory created by ``EmulatorAdmin.seed_directory``: its id and ``{name: file id}``.
+
+    Example:
+        ```python
+        from prefect_llamabatch.emulator import SeededDirectory
+
+        seeded = SeededDirectory(id="dir-1", name="docs", project_id="p", files={"a.txt": "dfl-1"})
+        assert seeded.files["a.txt"] == "dfl-1"
+        ```
+    """
 
     id: str
     name: str

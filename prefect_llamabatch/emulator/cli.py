@@ -148,9 +148,13 @@ def serve_from_cli(
 
     Example:
         ```python
+        import threading
+
         from prefect_llamabatch.emulator.cli import serve_from_cli
 
-        # serve_from_cli(port=8765, time_scale=0.1, failure_pattern=["*corrupt*"])
+        stop = threading.Event()
+        stop.set()  # returns right after start-up; leave it unset to serve until Ctrl-C
+        serve_from_cli(port=0, time_scale=0.1, failure_pattern=["*corrupt*"], stop=stop)
         ```
 
     Raises:

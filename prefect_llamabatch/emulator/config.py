@@ -117,6 +117,13 @@ class FaultKind(str, Enum):
     ``drop``, ``http_*`` and ``latency`` act before the handler runs (nothing is stored);
     ``commit_then_fail``, ``commit_then_drop`` and ``malformed_json`` run the handler first,
     so its effects (e.g. a created job) are stored and only the response is lost or mangled.
+
+    Example:
+        ```python
+        from prefect_llamabatch.emulator import FaultKind, FaultRule
+
+        assert FaultRule(kind="503").kind is FaultKind.HTTP_503
+        ```
     """
 
     HTTP_429 = "http_429"

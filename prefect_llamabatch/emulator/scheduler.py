@@ -66,8 +66,13 @@ class Scheduler:
 
     Example:
         ```python
-        # Built by the app; tests drive it through the admin API:
-        # emu.admin.freeze(); emu.admin.advance(3); emu.admin.resume()
+        from prefect_llamabatch.emulator import run_emulator
+
+        # Built by the app; drive it through the admin API.
+        with run_emulator(start_frozen=True) as emu:
+            emu.admin.seed_directory({"a.txt": "a"})
+            assert emu.admin.advance(1) == 0  # no job yet, nothing to finish
+            emu.admin.resume()
         ```
     """
 
@@ -232,6 +237,9 @@ class Scheduler:
 
     def _complete(self, item: ClaimedItem) -> bool:
         """Decide and record one item's outcome; False if it was no longer processing."""
+        # Finished meanwhile by advance(): deciding again would count a second attempt.
+        if not self.store.is_processing(item.job_seq, item.pos):
+            return False
         job = self.store.get_job(None, item.job_id)
         if job is None:
             return False

@@ -852,6 +852,14 @@ class Store:
             )
         return claimed
 
+    def is_processing(self, job_seq: int, pos: int) -> bool:
+        """Whether an item is still ``processing`` (not finished by ``advance`` or a reset)."""
+        row = self._db.execute(
+            "SELECT 1 FROM items WHERE job_seq = ? AND pos = ? AND status = 'processing'",
+            (job_seq, pos),
+        ).fetchone()
+        return row is not None
+
     def processing_items(self, job_seq: int | None = None) -> list[dict[str, Any]]:
         """Items currently ``processing`` (of one job or all), in claim order."""
         sql = (

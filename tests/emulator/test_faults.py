@@ -183,3 +183,12 @@ def test_fault_specs_parse_and_reject_nonsense() -> None:
     for bad in ("get_job", "get_job:teapot", "get_job:503:often", "a:503:2.0", "a:b:c:d:e"):
         with pytest.raises(ValueError):
             FaultRule.parse(bad)
+
+
+def test_response_latency_setting_delays_every_api_request(emu: Emulator) -> None:
+    emu.admin.settings(response_latency=2.0)
+    with client_for(emu, timeout=0.2) as impatient, pytest.raises(httpx.ReadTimeout):
+        impatient.get(JOBS)
+    emu.admin.settings(response_latency=0.0)
+    with client_for(emu, timeout=0.2) as client:
+        assert client.get(JOBS).status_code == 200
