@@ -1,0 +1,64 @@
+"""Deployment entrypoint: resubmit the failed items of a finished batch job.
+
+Composes :func:`~prefect_llamabatch.retry_failed_items`. Run it ad hoc with the job id::
+
+    prefect deployment run 'retry-failed/retry-failed-items' -p job_id=bjb-123
+
+Example:
+    ```python
+    from flows.retry_failed import retry_failed
+
+    result = retry_failed("llamacloud", "bjb-123", max_rounds=2)
+    print(result.counts.failed, "still failing")
+    ```
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from prefect import flow
+
+from prefect_llamabatch import (
+    BatchRunResult,
+    LlamaCloudCredentials,
+    WaitSettings,
+    retry_failed_items,
+)
+
+
+@flow(name="retry-failed", flow_run_name="retry-failed/{job_id}")
+def retry_failed(
+    credentials_block: str,
+    job_id: str,
+    max_rounds: int = 2,
+    max_failed_fraction: float | None = 0.0,
+    wait: WaitSettings | None = None,
+    export_path: str | None = None,
+) -> BatchRunResult:
+    """Resubmit a job's failed items, round after round, with the job's own config.
+
+    Args:
+        credentials_block: Name of a saved LlamaCloudCredentials block.
+        job_id: The batch job whose failed items to retry (``bjb-…``).
+        max_rounds: Most retry rounds.
+        max_failed_fraction: Fraction of the job's items that may still fail at the end.
+        wait: Polling, deadline and outage settings.
+        export_path: File or folder for the still-failing items.
+
+    Returns:
+        The merged result of every round.
+    """
+    # `_sync=True`: a plain block, never a coroutine, whatever the caller's context.
+    credentials = cast(
+        LlamaCloudCredentials,
+        LlamaCloudCredentials.load(credentials_block, _sync=True),  # type: ignore[call-arg]
+    )
+    return retry_failed_items(
+        credentials,
+        job_id,
+        max_rounds=max_rounds,
+        max_failed_fraction=max_failed_fraction,
+        wait=wait,
+        export_path=export_path,
+    )
