@@ -171,3 +171,9 @@ async def test_async_client(emu: Emulator) -> None:
         assert files == list(docs.files.values())
         status = await client.beta.batch.get_status(job.id)
         assert status.job.status == "completed"
+
+
+def test_sdk_configured_from_the_environment(llamacloud_env: Emulator) -> None:
+    with LlamaCloud(max_retries=0, _strict_response_validation=True) as client:
+        assert str(client.base_url).rstrip("/") == llamacloud_env.base_url
+        assert list(client.beta.batch.list()) == []
