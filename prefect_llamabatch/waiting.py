@@ -4,6 +4,8 @@ The pieces are pure (no I/O, no clock of their own) and unit-tested on their own
 
 * :class:`WaitSettings`: every knob, validated.
 * :class:`PollSchedule`: the intervals between polls (2 s, ×1.5, capped at 30 s by default).
+* :class:`CompletionEstimate`: when the job should finish, from how fast its progress moves; a
+  poll is then timed for just after that (within the schedule's bounds).
 * :class:`OutageBudget`: how long transient API failures are ridden out.
 * :class:`ProgressTracker`: what changed since the last poll (so logs and events fire on changes only).
 
@@ -30,6 +32,7 @@ from prefect_llamabatch.models import BatchJobStatus
 from prefect_llamabatch.results import BatchApiUnavailable, BatchJobTimeout
 
 __all__ = [
+    "CompletionEstimate",
     "OutageBudget",
     "PollSchedule",
     "ProgressTracker",
@@ -75,6 +78,14 @@ class WaitSettings(BaseModel):
     )
     cancel_on_timeout: bool = Field(
         default=True, description="Cancel the remote job when the wait times out."
+    )
+    estimate_completion: bool = Field(
+        default=True,
+        description=(
+            "Time the next poll by the job's progress rate (just after its predicted end, "
+            "between poll_interval and max_poll_interval) while progress keeps moving; "
+            "False polls on the backoff schedule only."
+        ),
     )
     outage_budget_seconds: float = Field(
         default=300.0,
@@ -134,6 +145,50 @@ class PollSchedule:
         """The next ``n`` intervals."""
         for _ in range(n):
             yield self.next()
+
+
+@dataclass
+class CompletionEstimate:
+    """Seconds until a job should finish, from the rate its progress has moved at.
+
+    The rate is the average since progress was first seen to move. There is no estimate until
+    progress has moved twice, nor when it did not move since the previous observation: a job
+    stalled (or queued) is polled on the backoff schedule, not hammered.
+
+    Example:
+        ```python
+        from prefect_llamabatch.waiting import CompletionEstimate
+
+        estimate = CompletionEstimate()
+        assert estimate.observe(at=0.0, percent=0.0) is None
+        assert estimate.observe(at=2.0, percent=10.0) is None  # moved once: no rate yet
+        assert estimate.observe(at=4.0, percent=20.0) == 16.0  # 5 %/s, 80 % to go
+        assert estimate.observe(at=9.0, percent=20.0) is None  # stalled
+        ```
+    """
+
+    first: tuple[float, float] | None = None
+    last_percent: float | None = None
+
+    def observe(self, *, at: float, percent: float) -> float | None:
+        """Record a poll's progress (0-100) at monotonic time ``at``; the seconds left, if known."""
+        previous, self.last_percent = self.last_percent, percent
+        if previous is None or percent <= previous:
+            return None
+        if self.first is None:
+            self.first = (at, percent)
+            return None
+        started_at, started_percent = self.first
+        if at <= started_at or percent >= 100.0:
+            return None
+        rate = (percent - started_percent) / (at - started_at)
+        return (100.0 - percent) / rate
+
+
+def _estimated_interval(remaining: float, settings: WaitSettings) -> float:
+    # A little past the predicted end, so the poll that lands there sees the job finished.
+    interval = remaining * 1.02 + 0.5
+    return min(max(interval, settings.poll_interval), settings.max_poll_interval)
 
 
 @dataclass
@@ -306,6 +361,8 @@ def wait_steps(
     schedule = settings.schedule()
     outage = OutageBudget(settings.outage_budget_seconds)
     tracker = ProgressTracker()
+    estimate = CompletionEstimate()
+    remaining: float | None = None
     start = yield from ops.monotonic()
     deadline = None if settings.timeout_seconds is None else start + settings.timeout_seconds
     artifact_id: UUID | None = None
@@ -317,6 +374,7 @@ def wait_steps(
 
     while True:
         polls += 1
+        remaining = None
         try:
             status = yield from ops.get_job(job_id, **options)
         except Exception as exc:
@@ -386,12 +444,17 @@ def wait_steps(
             if job.is_terminal:
                 end = yield from ops.monotonic()
                 return WaitOutcome(status, polls, end - start, outages)
+            if settings.estimate_completion:
+                seen_at = yield from ops.monotonic()
+                remaining = estimate.observe(at=seen_at, percent=status.progress_percentage)
 
         if at_deadline:
             raise (yield from _time_out(job_id, settings, last, outage, logger, options))
 
         now = yield from ops.monotonic()
         interval = schedule.next()
+        if remaining is not None:
+            interval = _estimated_interval(remaining, settings)
         if outage.active:
             # Make the last attempt exactly when the budget runs out, not up to a cap later.
             interval = min(interval, outage.remaining(at=now))
