@@ -213,27 +213,33 @@ def _create_steps(
     return CreatedJob(job=job, idempotency_key=key, api_calls=requests)
 
 
-def _cache_key(key: str) -> str:
-    return "llamabatch-create-" + hashlib.sha256(key.encode()).hexdigest()[:48]
-
-
 def _create_key_from(
     context: TaskRunContext, body: BatchJobCreate, parameters: dict[str, Any]
 ) -> str | None:
-    explicit = parameters.get("idempotency_key")
-    if explicit:
-        return _cache_key(str(explicit))
+    """The persisted-result key of a create: scoped to the flow run and the API it talks to.
+
+    Only retries and resumes of the same flow run reattach through the persisted result; an
+    explicit ``idempotency_key`` reused by another run relies on the server honouring it.
+    """
     flow_run_id = context.task_run.flow_run_id
     if flow_run_id is None:
         return None  # nothing to reattach to: do not persist anything
-    return _cache_key(
-        default_idempotency_key(
-            str(flow_run_id),
-            body,
-            organization_id=parameters.get("organization_id"),
-            project_id=parameters.get("project_id"),
-        )
+    tenant = _tenant(parameters.get("organization_id"), parameters.get("project_id"))
+    key = parameters.get("idempotency_key") or default_idempotency_key(
+        str(flow_run_id), body, **tenant
     )
+    credentials = parameters.get("credentials")
+    scope = json.dumps(
+        [
+            str(flow_run_id),
+            str(key),
+            getattr(credentials, "base_url", None),
+            getattr(credentials, "project_id", None),
+            tenant,
+        ],
+        default=str,
+    )
+    return "llamabatch-create-" + hashlib.sha256(scope.encode()).hexdigest()[:48]
 
 
 def _create_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
@@ -255,7 +261,7 @@ def _submit_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> st
     if not isinstance(body, BatchJobCreate):
         return None
     key = _create_key_from(context, body, parameters)
-    return None if key is None else key + "-submit"
+    return None if key is None else key + "-submit"  # different return type than create's
 
 
 def _create_run_name() -> str:
@@ -302,8 +308,10 @@ def create_batch_job(
         item_ids: Process these directory-file ids.
         page_size: Files per processing cycle in directory mode.
         continue_as_new_threshold: Files per execution cycle in directory mode.
-        idempotency_key: Overrides the default key (a hash of the flow run id and the definition);
-            the same key always means the same job, across flow runs too.
+        idempotency_key: Overrides the default key (a hash of the flow run id and the definition).
+            It is sent as ``Idempotency-Key``: the server answers the same key with the same job,
+            even from another flow run. Reattaching through the persisted result stays scoped
+            to retries and resumes of one flow run.
         organization_id: Overrides the credentials' organization.
         project_id: Overrides the credentials' project.
 
@@ -789,6 +797,7 @@ def _upload_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> st
     data = json.dumps(
         [
             str(flow_run_id),
+            getattr(parameters.get("credentials"), "base_url", None),
             str(root),
             parameters.get("directory_id"),
             parameters.get("directory_name"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import uuid
 from pathlib import Path
 
 import pytest
@@ -178,7 +179,9 @@ def test_distinct_definitions_or_keys_create_distinct_jobs(
     def three() -> set[str]:
         a = create_batch_job(creds, {}, directory_id=docs_dir).id
         b = create_batch_job(creds, {"parameters": {"fast_mode": True}}, directory_id=docs_dir).id
-        c = create_batch_job(creds, {}, directory_id=docs_dir, idempotency_key="user-key-1").id
+        c = create_batch_job(
+            creds, {}, directory_id=docs_dir, idempotency_key=f"user-key-{uuid.uuid4().hex}"
+        ).id
         return {a, b, c}
 
     assert len(three()) == 3
