@@ -111,7 +111,10 @@ class _ClientBase:
             "project_id": credentials.project_id,
             "timeout": credentials.timeout,
             "retry": RetryPolicy(
-                max_retries=credentials.max_retries, deadline=credentials.retry_deadline
+                max_retries=credentials.max_retries,
+                deadline=credentials.retry_deadline,
+                initial_delay=credentials.retry_initial_delay,
+                max_delay=credentials.retry_max_delay,
             ),
         }
         settings.update(overrides)

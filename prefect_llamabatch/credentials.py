@@ -84,6 +84,14 @@ class LlamaCloudCredentials(CredentialsBlock):
         gt=0,
         description="Seconds after the first attempt after which a request is no longer retried.",
     )
+    retry_initial_delay: float = Field(
+        default=0.5,
+        gt=0,
+        description="Backoff window before the first retry, in seconds (doubles on each retry).",
+    )
+    retry_max_delay: float = Field(
+        default=30.0, gt=0, description="Largest backoff window between retries, in seconds."
+    )
 
     @field_validator("base_url")
     @classmethod
