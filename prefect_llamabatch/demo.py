@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -117,7 +118,7 @@ class DemoReport(BaseModel):
         first: The result of ``process_directory`` (also when the flow failed on failed items).
         retry: The merged result of ``retry_failed_items``, if it ran.
         outputs: Document name to where its output is (a local file for the emulator).
-        artifacts: Keys of the Prefect artifacts the two flow runs created.
+        artifacts: ``(key, description)`` of the artifacts the flow runs created.
         prefect_api: ``ephemeral`` or the configured PREFECT_API_URL.
         prefect_database: The ephemeral API's database, when it was used.
         workdir: Where the demo kept the emulator's state, outputs and the failed-items export.
@@ -132,7 +133,7 @@ class DemoReport(BaseModel):
     first: Any = None
     retry: Any = None
     outputs: dict[str, str] = {}
-    artifacts: list[str] = []
+    artifacts: list[tuple[str, str]] = []
     prefect_api: str = "ephemeral"
     prefect_database: str | None = None
     workdir: str
@@ -234,15 +235,70 @@ def _outputs(credentials: Any, job_id: str, data_dir: Path | None) -> dict[str, 
     return found
 
 
-def _artifact_keys(flow_run_ids: list[Any]) -> list[str]:
+def _artifacts(flow_run_ids: list[Any]) -> list[tuple[str, str]]:
+    """``(key, description)`` of the artifacts of these flow runs and of their subflows."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+    )
 
     with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=flow_run_ids))
+        # report_failed_items runs as a subflow: its artifacts belong to its own flow run.
+        children = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=flow_run_ids)
+            )
         )
-    return sorted({a.key for a in artifacts if a.key})
+        ids = [*flow_run_ids, *(run.id for run in children)]
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids))
+        )
+    found = {a.key: a.description or a.type or "" for a in artifacts if a.key}
+    return sorted(found.items())
+
+
+class _NoTracebackForExpectedFailures(logging.Filter):
+    """Keep the log line of a run that failed on failed items, drop its traceback.
+
+    Items failing is what the demo shows; a traceback would read as a crash.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from prefect_llamabatch.results import BatchRunError
+
+        if record.exc_info and isinstance(record.exc_info[1], BatchRunError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+@contextmanager
+def _expected_failures_without_tracebacks() -> Iterator[None]:
+    quiet = _NoTracebackForExpectedFailures()
+    handlers = {
+        handler
+        for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "prefect.engine")
+        for handler in logging.getLogger(name).handlers
+    }
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
+
+
+def _short(where: str, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return str(Path(where).relative_to(root))
+        except ValueError:
+            pass
+    return where
 
 
 def _print_first(
@@ -250,8 +306,13 @@ def _print_first(
 ) -> None:
     failed = {f.item_name: f for f in result.failed_items}
     skipped = {s.item_name: s for s in result.skipped_items}
+    # Every output of one job shares a long folder: print it once, the file names in the table.
+    folders = {str(Path(p).parent) for p in outputs.values() if not p.startswith("s3://")}
+    root = Path(folders.pop()) if len(folders) == 1 else None
+    if root is not None:
+        console.print(f"Outputs of batch job {result.job_id}: {root}", markup=False)
     table = Table(title=f"Report of batch job {result.job_id}", show_lines=False)
-    for column in ("document", "status", "error, or where the output is", "why"):
+    for column in ("document", "status", "error, or the output", "why"):
         table.add_column(column, overflow="fold")
     names = sorted(set(outputs) | set(failed) | set(skipped))
     for name in names:
@@ -260,7 +321,7 @@ def _print_first(
         elif name in skipped:
             status, detail = "[yellow]skipped[/yellow]", skipped[name].skip_reason or ""
         else:
-            status, detail = "[green]completed[/green]", outputs[name]
+            status, detail = "[green]completed[/green]", _short(outputs[name], root)
         table.add_row(name, status, detail, why.get(name, ""))
     console.print(table)
     console.print(result.summary(), markup=False, highlight=False)
@@ -397,6 +458,7 @@ def run_demo(
         with console.status("Starting Prefect's API (the first start takes 10-20 s)…"):
             prefect_api, database = _start_prefect_api(base)
 
+        stack.enter_context(_expected_failures_without_tracebacks())
         console.rule("1. process_directory: upload, parse, wait (live progress below)")
         export = base / "failed-items.csv"
         first_state = process_directory(
@@ -436,15 +498,15 @@ def run_demo(
             _print_retry(console, retry, {f.item_name for f in first.failed_items})
             outputs.update(_outputs(credentials, retry.job_id, data_dir))
 
-        artifacts = _artifact_keys(flow_runs)
+        artifacts = _artifacts(flow_runs)
 
     mismatches = _check_expectations(first, retry) if emulator and docs is None else []
     console.rule("Where to look")
     if data_dir is not None:
         console.print(f"Outputs (markdown per document): {data_dir / 'outputs'}", markup=False)
-    console.print(
-        f"Prefect artifacts of these runs: {', '.join(artifacts) or 'none'}", markup=False
-    )
+    console.print("Prefect artifacts of these runs:")
+    for key, description in artifacts:
+        console.print(f"  {key}: {description}", markup=False, highlight=False)
     if database:
         console.print(
             f"They are in Prefect's ephemeral database {database}. To browse them, run\n"
