@@ -170,7 +170,7 @@ def run(ctx: Context) -> Section:
         for latency in (LATENCY, 0.0):
             emu.admin.settings(response_latency=latency)
             walls: dict[str, float] = {}
-            for name, (side, concurrency) in SIDES.items():
+            for name, (side, _) in SIDES.items():
                 meter = InFlight()
                 with request_delta(emu, "list_items") as delta:
                     n, wall, cpu = timed(lambda s=side, m=meter: s(emu, big_job, m))  # type: ignore[misc]

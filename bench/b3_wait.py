@@ -27,11 +27,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from harness import BATCH_PATH, Context, EmulatorProcess, Section, Target, count, request_delta
+from harness import (
+    BATCH_PATH,
+    Context,
+    EmulatorProcess,
+    Section,
+    Target,
+    count,
+    request_delta,
+    task_runs_of,
+)
 
 TITLE = "B3 · wait for jobs of 5 s, 60 s, 10 min vs fixed 10 s polling (virtual clock)"
 DURATIONS = (5.0, 60.0, 600.0)
-ITEMS = 40
+ITEMS = 400
 FIXED_INTERVAL = 10.0
 TERMINAL = {"completed", "failed", "cancelled"}
 
@@ -128,17 +137,6 @@ def _flows(emu: EmulatorProcess) -> tuple[Callable[..., Any], Callable[..., Any]
     return ours, fixed
 
 
-def _task_runs(flow_run_id: Any) -> int:
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-        )
-    return len(runs)
-
-
 def _phases(duration: float, quick: bool) -> list[float]:
     if quick:
         return [0.0]
@@ -170,7 +168,7 @@ def run(ctx: Context) -> Section:
                     run = Run(
                         polls=delta["get_job"],
                         latency=clock.now - duration,
-                        task_runs=_task_runs(state.state_details.flow_run_id),
+                        task_runs=task_runs_of(state.state_details.flow_run_id, expected=1),
                     )
                     results.setdefault((side, duration), []).append(run)
                     ctx.log(

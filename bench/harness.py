@@ -343,3 +343,31 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         **versions,
     }
+
+
+def task_runs_of(flow_run_id: Any, *, expected: int | None = None, timeout: float = 120) -> int:
+    """Task runs the Prefect API holds for a flow run.
+
+    The API records task runs from events, shortly after they happen: read until the count
+    reaches ``expected`` (if given) and stops changing.
+    """
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    run_filter = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+    deadline = time.monotonic() + timeout
+    last = -1
+    with get_client(sync_client=True) as client:
+        while True:
+            n = offset = 0
+            while True:
+                page = client.read_task_runs(flow_run_filter=run_filter, limit=200, offset=offset)
+                n += len(page)
+                offset += len(page)
+                if len(page) < 200:
+                    break
+            settled = n == last and (expected is None or n >= expected)
+            if settled or time.monotonic() > deadline:
+                return n
+            last = n
+            time.sleep(0.5)

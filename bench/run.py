@@ -17,11 +17,11 @@ import argparse
 import contextlib
 import importlib
 import json
+import logging
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -64,22 +64,25 @@ class _Prefect:
         from prefect.testing.utilities import prefect_test_harness
 
         started = time.perf_counter()
-        self._stack.enter_context(prefect_test_harness(server_startup_timeout=120))
+        # The API runs in a child process that inherits stderr; when it stops, its services log
+        # CancelledError tracebacks (noise). Give it a log file for a stderr instead.
+        log = self._stack.enter_context(
+            tempfile.NamedTemporaryFile("w", prefix="bench-prefect-api-", suffix=".log")
+        )
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)
+        try:
+            self._stack.enter_context(prefect_test_harness(server_startup_timeout=120))
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        self._stack.callback(logging.disable, logging.CRITICAL)
         self._started = True
         print(f"  (temporary Prefect API up in {time.perf_counter() - started:.1f} s)", flush=True)
 
 
 def _log(message: str) -> None:
     print(f"  {message}", flush=True)
-
-
-@contextlib.contextmanager
-def _quiet_prefect_shutdown() -> Iterator[None]:
-    # The temporary API's services log CancelledError tracebacks when it stops: noise.
-    import logging
-
-    yield
-    logging.disable(logging.CRITICAL)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,7 +115,6 @@ def main(argv: list[str] | None = None) -> int:
     print("  " + "; ".join(f"{k} {v}" for k, v in info.items()))
 
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_quiet_prefect_shutdown())
         ctx = Context(quick=args.quick, log=_log, prefect=_Prefect(stack, _log))
         for bench in selected:
             module = importlib.import_module(MODULES[bench])
