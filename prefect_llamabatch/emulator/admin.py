@@ -200,7 +200,13 @@ class EmulatorAdmin:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._client.request(method, path, **kwargs)
-        response.raise_for_status()
+        if response.is_error:
+            # Keep the emulator's explanation (e.g. which setting was invalid) in the message.
+            raise httpx.HTTPStatusError(
+                f"admin API {method} {path}: {response.status_code} {response.text[:500]}",
+                request=response.request,
+                response=response,
+            )
         return response.json() if response.content else None
 
     # ------------------------------------------------------------------ state

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from enum import Enum
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -176,6 +177,16 @@ class FaultRule(BaseModel):
     after: Annotated[int, Field(ge=0)] = 0
     latency_seconds: Annotated[float, Field(ge=0.0)] = 0.5
     retry_after: Annotated[float, Field(ge=0.0)] | None = 1.0
+
+    @field_validator("route")
+    @classmethod
+    def _known_route(cls, value: str) -> str:
+        # A typo would silently never fire; insist that the glob names at least one route.
+        if not any(fnmatchcase(name, value) for name in ROUTE_NAMES):
+            raise ValueError(
+                f"route {value!r} matches no route; use a glob over: {', '.join(ROUTE_NAMES)}"
+            )
+        return value
 
     @field_validator("kind", mode="before")
     @classmethod

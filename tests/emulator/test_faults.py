@@ -180,7 +180,7 @@ def test_fault_specs_parse_and_reject_nonsense() -> None:
         route="*", kind="latency", latency_seconds=0.3, rate=0.5
     )
     assert FaultRule.parse("get_job:429=5").retry_after == 5
-    for bad in ("get_job", "get_job:teapot", "get_job:503:often", "a:503:2.0", "a:b:c:d:e"):
+    for bad in ("get_job", "get_job:teapot", "get_job:503:often", "get_job:503:2.0", "a:b:c:d:e"):
         with pytest.raises(ValueError):
             FaultRule.parse(bad)
 
@@ -192,3 +192,17 @@ def test_response_latency_setting_delays_every_api_request(emu: Emulator) -> Non
     emu.admin.settings(response_latency=0.0)
     with client_for(emu, timeout=0.2) as client:
         assert client.get(JOBS).status_code == 200
+
+
+def test_a_fault_route_that_matches_nothing_is_refused(emu: Emulator) -> None:
+    with pytest.raises(ValueError, match="matches no route"):
+        FaultRule(route="get_jobs", kind="http_500")
+    response = httpx.put(
+        f"{emu.base_url}/_emulator/faults",
+        json={"rules": [{"route": "typo", "kind": "http_500"}]},
+        headers={"X-Emulator-Admin-Token": emu.admin_token},
+    )
+    assert response.status_code == 422
+    assert "matches no route" in response.text
+    with pytest.raises(httpx.HTTPStatusError, match="concurrency"):
+        emu.admin.settings(concurrency=0)
