@@ -21,11 +21,10 @@ carrying a secret (``azure_openai_key``, webhook headers …) is refused; save t
 :class:`~prefect_llamabatch.jobs.LlamaBatchJob` block and run ``run_llama_batch_job``.
 """
 
-
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar, Union, cast, get_args
+from typing import Any, TypeVar, Union, cast
 
 from prefect import Flow, task
 from prefect.cache_policies import NO_CACHE
@@ -33,16 +32,15 @@ from prefect.flows import FlowStateHook
 from prefect.logging.loggers import get_logger, get_run_logger
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.states import Cancelled
-from pydantic import BaseModel, SecretStr, TypeAdapter
+from pydantic import TypeAdapter
 from typing_extensions import ParamSpec
 
+from prefect_llamabatch._secrets import find_secrets, masked
 from prefect_llamabatch._tracking import cancel_remote_jobs
 from prefect_llamabatch.credentials import LlamaCloudCredentials
 from prefect_llamabatch.jobs import LlamaBatchJob
 from prefect_llamabatch.models import (
-    MASK,
     BatchJobCreate,
-    BatchParseJobConfig,
     BatchParseJobRecordCreate,
     ClassifierRule,
     ClassifyJobConfig,
@@ -50,7 +48,6 @@ from prefect_llamabatch.models import (
     ClassifyParsingConfiguration,
     JobConfig,
     JobStatus,
-    WebhookConfiguration,
 )
 from prefect_llamabatch.reporting import publish_retry_report, report_failed_items
 from prefect_llamabatch.results import (
@@ -88,51 +85,6 @@ R = TypeVar("R")
 # --------------------------------------------------------------------------------------------
 # Flow parameters never hold a secret in clear
 # --------------------------------------------------------------------------------------------
-
-
-def _has_secret(annotation: Any) -> bool:
-    if isinstance(annotation, type) and issubclass(annotation, SecretStr):
-        return True
-    return any(_has_secret(arg) for arg in get_args(annotation))
-
-
-def _secret_keys(*models: type[BaseModel]) -> frozenset[str]:
-    return frozenset(
-        name
-        for model in models
-        for name, field in model.model_fields.items()
-        if _has_secret(field.annotation)
-    )
-
-
-SECRET_KEYS = _secret_keys(BatchParseJobConfig, WebhookConfiguration)
-"""Names of the secret-bearing job config fields (``azure_openai_key``, ``webhook_headers`` …)."""
-
-
-def masked(value: Any) -> Any:
-    """A JSON-able copy of a job config (model or dict) with every secret value masked.
-
-    Example:
-        ```python
-        from prefect_llamabatch.flows import masked
-
-        config = {"parameters": {"gpt4o_api_key": "sk-1", "fast_mode": True}}
-        assert masked(config) == {"parameters": {"gpt4o_api_key": "**********", "fast_mode": True}}
-        ```
-    """
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if key in SECRET_KEYS and item is not None:
-                out[key] = {k: MASK for k in item} if isinstance(item, Mapping) else MASK
-            else:
-                out[key] = masked(item)
-        return out
-    if isinstance(value, (list, tuple)):
-        return [masked(item) for item in value]
-    return value
 
 
 class LlamaBatchFlow(Flow[P, R]):
@@ -177,33 +129,6 @@ def batch_flow(
 # --------------------------------------------------------------------------------------------
 # Validation (before any HTTP call)
 # --------------------------------------------------------------------------------------------
-
-
-def find_secrets(value: Any, path: str = "job_config") -> list[str]:
-    """Paths of every secret value set in a (nested) config model.
-
-    Example:
-        ```python
-        from prefect_llamabatch.flows import find_secrets
-        from prefect_llamabatch.models import BatchParseJobRecordCreate
-
-        config = BatchParseJobRecordCreate(parameters={"azure_openai_key": "k", "fast_mode": True})
-        assert find_secrets(config) == ["job_config.parameters.azure_openai_key"]
-        ```
-    """
-    found: list[str] = []
-    if isinstance(value, SecretStr):
-        found.append(path)
-    elif isinstance(value, BaseModel):
-        for name in value.model_fields_set:
-            found += find_secrets(getattr(value, name), f"{path}.{name}")
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            found += find_secrets(item, f"{path}[{key!r}]")
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            found += find_secrets(item, f"{path}[{i}]")
-    return found
 
 
 def _refuse_secrets(config: BatchParseJobRecordCreate | ClassifyJobConfig) -> None:

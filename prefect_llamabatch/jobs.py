@@ -13,9 +13,12 @@ from typing import Any, cast
 
 from prefect._internal.compatibility.async_dispatch import async_dispatch
 from prefect.blocks.abstract import JobBlock, JobRun
-from pydantic import Field, model_validator
+from prefect.blocks.core import Block
+from prefect.blocks.core import schema_extra as prefect_schema_extra
+from pydantic import ConfigDict, Field, model_validator
 
 from prefect_llamabatch._dispatch import Steps, arun_steps, run_steps
+from prefect_llamabatch._secrets import block_secret_paths
 from prefect_llamabatch.credentials import LlamaCloudCredentials
 from prefect_llamabatch.models import (
     BatchCancelResponse,
@@ -142,6 +145,13 @@ class LlamaBatchJobRun(JobRun[BatchRunResult]):
         return cast(BatchRunResult, outcome)
 
 
+def _schema_extra(schema: dict[str, Any], model: type[Block]) -> None:
+    prefect_schema_extra(schema, model)
+    # Prefect does not see secrets inside the job_config union; name them, so reading the block
+    # without include_secrets shows them obfuscated.
+    schema["secret_fields"] = [*schema.get("secret_fields", []), *block_secret_paths("job_config")]
+
+
 class LlamaBatchJob(JobBlock[BatchRunResult]):
     """A saved LlamaCloud batch job definition: what to process, how, and how to wait.
 
@@ -163,6 +173,8 @@ class LlamaBatchJob(JobBlock[BatchRunResult]):
         print(run.wait_for_completion().summary())
         ```
     """
+
+    model_config = ConfigDict(json_schema_extra=_schema_extra)
 
     _block_type_name = "LlamaCloud Batch Job"
     _block_type_slug = "llamacloud-batch-job"

@@ -347,9 +347,16 @@ class ParsingLanguage(str, Enum):
 # --------------------------------------------------------------------------------------------
 
 
+PREFECT_INCLUDE_SECRETS = "include_secrets"
+"""The context key Prefect sets when it saves a Block: a config nested in a block keeps its secrets."""
+
+
 def _revealing(info: SerializationInfo) -> bool:
     context = info.context
-    return bool(isinstance(context, dict) and context.get(REVEAL_SECRETS))
+    return bool(
+        isinstance(context, dict)
+        and (context.get(REVEAL_SECRETS) or context.get(PREFECT_INCLUDE_SECRETS) is True)
+    )
 
 
 def _serialize_secret(value: SecretStr, info: SerializationInfo) -> Any:
