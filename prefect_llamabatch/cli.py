@@ -226,14 +226,18 @@ def _open_client(conn: Connection) -> BatchClient:
         )
         if value is not None
     }
-    if conn.max_retries is not None:
-        if conn.max_retries < 0:
-            raise CliError(
-                ExitCode.USAGE, f"--max-retries: must not be negative (got {conn.max_retries})"
-            )
-        overrides["retry"] = RetryPolicy(max_retries=conn.max_retries)
+    if conn.max_retries is not None and conn.max_retries < 0:
+        raise CliError(
+            ExitCode.USAGE, f"--max-retries: must not be negative (got {conn.max_retries})"
+        )
     if conn.block is not None:
-        return _load_credentials_block(conn.block).get_client(**overrides)
+        credentials = _load_credentials_block(conn.block)
+        if conn.max_retries is not None:
+            # Only the count changes; the block's deadline and backoff stay.
+            credentials = credentials.model_copy(update={"max_retries": conn.max_retries})
+        return credentials.get_client(**overrides)
+    if conn.max_retries is not None:
+        overrides["retry"] = RetryPolicy(max_retries=conn.max_retries)
     # Checked here too, so the message can mention --block (the client's cannot).
     if not any(os.environ.get(name) for name in API_KEY_ENV_VARS):
         raise CliError(

@@ -350,6 +350,8 @@ def test_block_credentials(
     job = cli("submit", "--block", "cli-test-creds", "--directory-id", docs.id, "--json")
     assert job.code == ExitCode.OK, job.err
     assert emu.admin.ground_truth().jobs[0].id == job.json()["id"]
+    listed = cli("jobs", "--block", "cli-test-creds", "--max-retries", "0", "--json")
+    assert [j["id"] for j in listed.json()] == [job.json()["id"]]
 
     missing = cli("jobs", "--block", "no-such-block")
     assert missing.code == ExitCode.NOT_FOUND
