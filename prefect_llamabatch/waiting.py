@@ -293,12 +293,18 @@ class ProgressTracker:
 def is_transient_error(exc: BaseException) -> bool:
     """Whether an error (after the client's own retries) is worth riding out while waiting.
 
-    Connection errors, timeouts, 408, 429 and 5xx are; anything else (401, 403, 404 …) is not:
-    waiting longer will not fix a revoked key or a job id that does not exist.
+    Connection errors, timeouts, 408, 429, 5xx and a success body that does not parse (a proxy
+    cutting it short) are; anything else (401, 403, 404 …) is not: waiting longer will not fix a
+    revoked key or a job id that does not exist. A body that keeps not parsing still fails the
+    wait once the outage budget is spent, with that error.
     """
-    from prefect_llamabatch.errors import APIConnectionError, APIStatusError
+    from prefect_llamabatch.errors import (
+        APIConnectionError,
+        APIResponseValidationError,
+        APIStatusError,
+    )
 
-    if isinstance(exc, APIConnectionError):
+    if isinstance(exc, (APIConnectionError, APIResponseValidationError)):
         return True
     if isinstance(exc, APIStatusError):
         return exc.status_code in (408, 429) or exc.status_code >= 500
