@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -364,3 +366,61 @@ def test_non_finite_progress_is_tolerated(server: ScriptedServer, client: BatchC
     status = client.get_job("bjb-1")
     assert status.job.id == "bjb-1"
     assert math.isnan(status.progress_percentage) or 0 <= status.progress_percentage <= 100
+
+
+# ---- inside a wait: a garbled answer is one failed poll, not a failed flow ------------------
+
+
+@pytest.mark.timeout(120)  # the first use of the Prefect test API starts it
+@pytest.mark.parametrize("kind", ["malformed_json", "http_502"])
+@pytest.mark.llamacloud_emulator(time_scale=0.01)
+def test_a_garbled_status_answer_mid_wait_does_not_fail_the_wait(
+    emu: Emulator, prefect_api: str, kind: str
+) -> None:
+    from prefect_llamabatch import LlamaCloudCredentials
+    from prefect_llamabatch.tasks import wait_for_batch_job
+    from prefect_llamabatch.waiting import WaitSettings
+
+    seeded = emu.admin.seed_directory({f"d{n}.txt": b"text" for n in range(6)}, name="garbled")
+    emu.admin.freeze()  # the job keeps running until the garbled answer has been served
+    with BatchClient(emu.api_key, base_url=emu.base_url) as client:
+        job = client.create_job({"directory_id": seeded.id, "job_config": {}})
+    # The second poll's answer is garbled, as by a proxy cutting the body short.
+    emu.admin.set_faults([FaultRule(route="get_job", kind=kind, after=1, count=1)])
+    credentials = LlamaCloudCredentials(
+        api_key=emu.api_key, base_url=emu.base_url, max_retries=0, retry_initial_delay=0.01
+    )
+    settings = WaitSettings(poll_interval=0.02, max_poll_interval=0.05, progress_artifact=False)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        waiting = pool.submit(wait_for_batch_job, credentials, job.id, settings)
+        deadline = time.monotonic() + 30
+        while not any(stat["fired"] for stat in emu.admin.fault_stats()):
+            assert time.monotonic() < deadline and not waiting.done(), "no garbled poll"
+            time.sleep(0.01)
+        emu.admin.resume()
+        result = waiting.result(timeout=60)
+    assert result.status == "completed" and result.counts.succeeded == 6
+
+
+@pytest.mark.timeout(120)
+def test_a_status_answer_that_never_parses_fails_the_wait_after_the_budget(
+    server: ScriptedServer, prefect_api: str
+) -> None:
+    from prefect_llamabatch import LlamaCloudCredentials
+    from prefect_llamabatch.results import BatchApiUnavailable
+    from prefect_llamabatch.tasks import wait_for_batch_job
+    from prefect_llamabatch.waiting import WaitSettings
+
+    server.reset(lambda _s: Reply(200, b"<html>maintenance</html>", "text/html"))
+    credentials = LlamaCloudCredentials(api_key=KEY, base_url=server.base_url, max_retries=0)
+    settings = WaitSettings(
+        poll_interval=0.02,
+        max_poll_interval=0.05,
+        outage_budget_seconds=0.3,
+        progress_artifact=False,
+        cancel_on_timeout=False,
+    )
+    with pytest.raises(BatchApiUnavailable) as info:
+        wait_for_batch_job(credentials, "bjb-1", settings)
+    assert "not JSON" in str(info.value) and "maintenance" in str(info.value)
+    assert info.value.job_id == "bjb-1"
