@@ -496,7 +496,8 @@ def run_demo(
             flow_runs.append(retry_state.state_details.flow_run_id)
             retry, _ = _run_result(retry_state, "retry_failed_items")
             _print_retry(console, retry, {f.item_name for f in first.failed_items})
-            outputs.update(_outputs(credentials, retry.job_id, data_dir))
+            for retry_round in retry.rounds:  # each round is its own batch job
+                outputs.update(_outputs(credentials, retry_round.job_id, data_dir))
 
         artifacts = _artifacts(flow_runs)
 

@@ -16,7 +16,7 @@ import pytest
 
 from prefect_llamabatch.cli import ExitCode, run
 from prefect_llamabatch.demo import FLAKY_PATTERN, SAMPLE_DOCS, SAMPLE_DOCUMENTS
-from prefect_llamabatch.emulator import DEFAULT_API_KEY
+from prefect_llamabatch.emulator import DEFAULT_API_KEY, Emulator
 
 PERMANENT = sorted(d.name for d in SAMPLE_DOCUMENTS if d.expected == "failed")
 RECOVERED = [d.name for d in SAMPLE_DOCUMENTS if d.expected == "recovered"]
@@ -108,3 +108,31 @@ def test_demo_refuses_an_empty_docs_folder(
 ) -> None:
     assert run(["demo", "--emulator", "--docs", str(tmp_path)]) == ExitCode.USAGE
     assert "has no files" in capsys.readouterr().err
+
+
+@pytest.mark.llamacloud_emulator(transient_failure_patterns=[FLAKY_PATTERN])
+def test_demo_without_emulator_flag_uses_the_configured_api(
+    llamacloud_env: Emulator, prefect_api: str, tmp_path: Path
+) -> None:
+    """Without --emulator the demo talks to $LLAMA_CLOUD_BASE_URL (here: an emulator we run)."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from prefect_llamabatch.demo import run_demo
+
+    emu = llamacloud_env
+    printed = StringIO()
+    report = run_demo(workdir=tmp_path, console=Console(file=printed, width=300))
+    assert report.exit_code == ExitCode.OK
+    assert report.backend == emu.base_url and report.prefect_api == prefect_api
+    assert report.first.counts.total == 11 and report.first.counts.failed == 4
+    assert sorted(f.item_name for f in report.retry.failed_items) == PERMANENT
+    # Outputs are where the service says they are (s3:// URIs outside the in-process emulator).
+    assert len(report.outputs) == 8
+    assert all(path.startswith("s3://") for path in report.outputs.values())
+    keys = [key for key, _ in report.artifacts]
+    assert any(k.startswith("llamabatch-summary-") for k in keys)
+    jobs = emu.admin.ground_truth().jobs
+    assert sorted(j.total_items for j in jobs) == [4, 11]
+    assert emu.api_key not in printed.getvalue()
