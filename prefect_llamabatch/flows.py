@@ -49,7 +49,7 @@ from prefect_llamabatch.models import (
     JobConfig,
     JobStatus,
 )
-from prefect_llamabatch.reporting import publish_retry_report, report_failed_items
+from prefect_llamabatch.reporting import collect_report, publish_retry_report
 from prefect_llamabatch.results import (
     BatchJobCancelled,
     BatchRunResult,
@@ -264,7 +264,7 @@ def run_batch(
     api_calls = prior_api_calls + created.api_calls + result.api_calls
     if report:
         job = result.job
-        findings = report_failed_items(
+        findings = collect_report(
             credentials,
             job.id,
             include_results=include_results,
