@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, Union, cast
 from uuid import UUID
 
 import anyio
-from prefect import Task
 from prefect._internal.compatibility.async_dispatch import async_dispatch, is_in_async_context
 from prefect.artifacts import (
     acreate_progress_artifact,
@@ -34,6 +33,7 @@ from prefect.artifacts import (
     create_progress_artifact,
     update_progress_artifact,
 )
+from prefect.tasks import Task  # `from prefect import Task` would load all of prefect.main
 from typing_extensions import ParamSpec
 
 from prefect_llamabatch import _tracking
@@ -247,6 +247,20 @@ class DualTask(Generic[P, R]):
     ``async_dispatch`` decides). ``.sync`` and ``.aio`` are the two underlying ``Task`` objects,
     for precise types or to force one variant; ``submit``, ``map`` and ``with_options`` work as on
     any task.
+
+    Example:
+        ```python
+        from prefect import flow
+        from prefect_llamabatch import LlamaCloudCredentials
+        from prefect_llamabatch.tasks import get_batch_job  # a DualTask
+
+        @flow
+        async def status(job_id: str) -> str:
+            credentials = LlamaCloudCredentials.load("BLOCK_NAME")
+            current = await get_batch_job(credentials, job_id)  # awaitable in an async flow
+            same = get_batch_job.sync(credentials, job_id)  # forced sync variant
+            return current.job.status_value + same.job.status_value
+        ```
     """
 
     def __init__(self, sync_task: Task[P, R], async_task: Task[P, Coroutine[Any, Any, R]]) -> None:

@@ -93,6 +93,13 @@ class LlamaBatchFlow(Flow[P, R]):
     Prefect stores a flow run's parameters when it creates the run, before the flow's code
     runs; this masks ``job_config`` secrets at that point, so even a refused config never
     reaches the database in clear.
+
+    Example:
+        ```python
+        from prefect_llamabatch.flows import LlamaBatchFlow, process_directory
+
+        assert isinstance(process_directory.with_options(timeout_seconds=60), LlamaBatchFlow)
+        ```
     """
 
     def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:

@@ -62,16 +62,15 @@ CSV_FIELDS = (
 class FailedItemsReport(BaseModel):
     """What ``report_failed_items`` found and produced.
 
-        Example:
-            ```python
-            from prefect_llamabatch.credentials import LlamaCloudCredentials
-    from prefect_llamabatch.models import BatchJob
-            from prefect_llamabatch.reporting import FailedItemsReport
+    Example:
+        ```python
+        from prefect_llamabatch.models import BatchJob
+        from prefect_llamabatch.reporting import FailedItemsReport
 
-            job = BatchJob(id="bj-1", job_type="parse", project_id="p", status="completed", total_items=1)
-            report = FailedItemsReport(job=job)
-            assert report.failed == [] and report.counts.total == 1
-            ```
+        job = BatchJob(id="bj-1", job_type="parse", project_id="p", status="completed", total_items=1)
+        report = FailedItemsReport(job=job)
+        assert report.failed == [] and report.counts.total == 1
+        ```
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -249,16 +248,15 @@ def render_summary(
 ) -> str:
     """The markdown summary: counts by status, verdict, most common errors, skip reasons, timing.
 
-        Example:
-            ```python
-            from prefect_llamabatch.credentials import LlamaCloudCredentials
-    from prefect_llamabatch.models import BatchJob
-            from prefect_llamabatch.reporting import FailedItemsReport, render_summary
+    Example:
+        ```python
+        from prefect_llamabatch.models import BatchJob
+        from prefect_llamabatch.reporting import FailedItemsReport, render_summary
 
-            job = BatchJob(id="bj-1", job_type="parse", project_id="p", status="completed",
-                           total_items=2, processed_items=2)
-            assert "no item failed" in render_summary(FailedItemsReport(job=job))
-            ```
+        job = BatchJob(id="bj-1", job_type="parse", project_id="p", status="completed",
+                       total_items=2, processed_items=2)
+        assert "no item failed" in render_summary(FailedItemsReport(job=job))
+        ```
     """
     job = report.job
     c = report.counts
@@ -488,6 +486,10 @@ def report_failed_items(
     ``max_table_rows`` rows, with a count of the rest), a markdown summary artifact (counts by
     status, verdict, most common errors, skip reasons, timing), optionally a CSV/JSONL file of
     every failed item, and returns the full lists.
+
+    Its fan-out tasks run under the flow's task runner: the thread pool by default, or Dask for
+    larger jobs (``pip install 'prefect-llamabatch[dask]'``, then
+    ``report_failed_items.with_options(task_runner=DaskTaskRunner())``).
 
     Args:
         credentials: LlamaCloud credentials block.

@@ -302,7 +302,21 @@ def top_errors(items: Iterable[FailedItem], limit: int = 10) -> list[tuple[str, 
 
 
 class BatchRunError(Exception):
-    """Base of the errors a batch run ends with. ``job_id`` names the remote job."""
+    """Base of the errors a batch run ends with. ``job_id`` names the remote job.
+
+    Example:
+        ```python
+        from prefect_llamabatch import LlamaCloudCredentials, process_directory
+        from prefect_llamabatch.results import BatchItemsFailed, BatchRunError
+
+        try:
+            process_directory(LlamaCloudCredentials.load("BLOCK_NAME"), directory_id="dir-1")
+        except BatchItemsFailed as exc:
+            print([item.item_name for item in exc.result.failed_items])
+        except BatchRunError as exc:
+            print("batch job", exc.job_id, "did not complete:", exc)
+        ```
+    """
 
     def __init__(self, message: str, *, job_id: str | None = None) -> None:
         super().__init__(message)

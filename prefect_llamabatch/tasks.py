@@ -175,7 +175,18 @@ def default_idempotency_key(
 
 
 class CreatedJob(BaseModel):
-    """What ``submit_batch_job`` returns: the job, the key it was created under, requests made."""
+    """What ``submit_batch_job`` returns: the job, the key it was created under, requests made.
+
+    Example:
+        ```python
+        from prefect_llamabatch.models import BatchJob
+        from prefect_llamabatch.tasks import CreatedJob
+
+        job = BatchJob(id="bjb-1", job_type="parse", project_id="p", status="pending", total_items=3)
+        created = CreatedJob(job=job, idempotency_key="llamabatch-abc", api_calls=1)
+        assert created.job.id == "bjb-1"
+        ```
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -731,6 +742,14 @@ class UploadedDirectory(BaseModel):
     """The result of ``upload_directory``: the directory, and what was (not) uploaded.
 
     ``files`` maps each relative path to its directory-file (item) id.
+
+    Example:
+        ```python
+        from prefect_llamabatch.tasks import UploadedDirectory
+
+        result = UploadedDirectory(directory_id="dir-1", files={"a.txt": "dfl-1"}, unchanged=["a.txt"])
+        assert list(result.files.values()) == ["dfl-1"]
+        ```
     """
 
     directory_id: str
@@ -742,7 +761,17 @@ class UploadedDirectory(BaseModel):
 
 @dataclass(frozen=True)
 class LocalFile:
-    """A file to upload: its path, path relative to the folder (the unique id), content hash."""
+    """A file to upload: its path, path relative to the folder (the unique id), content hash.
+
+    Example:
+        ```python
+        from pathlib import Path
+        from prefect_llamabatch.tasks import LocalFile
+
+        f = LocalFile(Path("docs/a.txt"), "a.txt", "0" * 64, 5)
+        assert f.relative == "a.txt"
+        ```
+    """
 
     path: Path
     relative: str

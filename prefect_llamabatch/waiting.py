@@ -247,7 +247,16 @@ class OutageBudget:
 
 @dataclass(frozen=True)
 class Change:
-    """What one poll changed: the status, the (whole-percent) progress, or nothing."""
+    """What one poll changed: the status, the (whole-percent) progress, or nothing.
+
+    Example:
+        ```python
+        from prefect_llamabatch.waiting import Change
+
+        change = Change(status_changed=True, progress_changed=False, previous_status="pending")
+        assert change.previous_status == "pending"
+        ```
+    """
 
     status_changed: bool
     progress_changed: bool
@@ -313,7 +322,18 @@ def is_transient_error(exc: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class WaitOutcome:
-    """The last status seen (a final one), and what the wait cost."""
+    """The last status seen (a final one), and what the wait cost.
+
+    Example:
+        ```python
+        from prefect_llamabatch.models import BatchJob, BatchJobStatus
+        from prefect_llamabatch.waiting import WaitOutcome
+
+        job = BatchJob(id="bjb-1", job_type="parse", project_id="p", status="completed", total_items=1)
+        outcome = WaitOutcome(BatchJobStatus(job=job), polls=3, elapsed_seconds=7.5, outages=0)
+        assert outcome.status.job.is_terminal
+        ```
+    """
 
     status: BatchJobStatus
     polls: int
