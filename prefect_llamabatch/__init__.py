@@ -1,5 +1,10 @@
 """Run LlamaCloud batch document jobs as reliable Prefect pipeline steps."""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 # Prefect layer (issue 4): tasks, waiting, results, reporting, flows, job block.
 from prefect_llamabatch._tracking import cancel_remote_jobs
 from prefect_llamabatch._version import __version__
@@ -20,15 +25,7 @@ from prefect_llamabatch.errors import (
     ServerError,
     UnprocessableEntityError,
 )
-from prefect_llamabatch.flows import (
-    classify_directory,
-    process_directory,
-    process_items,
-    retry_failed_items,
-    run_llama_batch_job,
-)
 from prefect_llamabatch.jobs import LlamaBatchJob, LlamaBatchJobRun
-from prefect_llamabatch.reporting import FailedItemsReport, report_failed_items
 from prefect_llamabatch.results import (
     BatchApiUnavailable,
     BatchItemsFailed,
@@ -53,6 +50,43 @@ from prefect_llamabatch.tasks import (
     wait_for_batch_job,
 )
 from prefect_llamabatch.waiting import WaitSettings
+
+if TYPE_CHECKING:
+    from prefect_llamabatch.flows import (
+        classify_directory,
+        process_directory,
+        process_items,
+        retry_failed_items,
+        run_llama_batch_job,
+    )
+    from prefect_llamabatch.reporting import FailedItemsReport, report_failed_items
+
+# Defining a flow makes Prefect build the JSON schema of its parameters (most of this package's
+# import time), and Prefect imports every installed collection whenever it looks up a block type
+# or starts a worker: the flow modules load on first use instead.
+_LAZY = {
+    "classify_directory": "flows",
+    "process_directory": "flows",
+    "process_items": "flows",
+    "retry_failed_items": "flows",
+    "run_llama_batch_job": "flows",
+    "FailedItemsReport": "reporting",
+    "report_failed_items": "reporting",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "APIConnectionError",
