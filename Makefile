@@ -32,9 +32,10 @@ test: lint typecheck unit
 demo: $(STAMP)
 	$(BIN)/llamabatch demo --emulator
 
+# make bench; make bench BENCH="B1 B3 --quick" (see bench/run.py --help)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

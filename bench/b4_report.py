@@ -94,8 +94,9 @@ def run(ctx: Context) -> Section:
             ),
             "naive: one task per item (.map)": lambda: naive(job_id, return_state=True),
         }
-        # The naive flow's task runs: the listing, then one per item.
-        expected = {"report_failed_items": 1, "naive: one task per item (.map)": n_items + 1}
+        # The naive flow runs the listing task, then one task per item.
+        by_construction = {"naive: one task per item (.map)": n_items + 1}
+        lagging = ""
         for name, side in sides.items():
             with request_delta(emu) as delta:
                 state, wall, cpu = timed(side)
@@ -106,7 +107,18 @@ def run(ctx: Context) -> Section:
             if found != n_items:
                 raise RuntimeError(f"{name} reported {found} failed items, expected {n_items}")
             walls[name] = wall
-            task_runs = task_runs_of(state.state_details.flow_run_id, expected=expected[name])
+            submitted = by_construction.get(name)
+            task_runs = task_runs_of(
+                state.state_details.flow_run_id, expected=submitted, timeout=30
+            )
+            if submitted is not None and task_runs < submitted:
+                # The API records task runs from events; 10,000 of them take minutes to land.
+                lagging = (
+                    f"The naive flow ran {submitted:,} task runs; 30 s after it returned the "
+                    f"Prefect API had recorded {task_runs:,} of them (its event recorder was "
+                    "still catching up)."
+                )
+                task_runs = submitted
             ctx.log(f"{name}: {secs(wall)}, {task_runs:,} task runs, {delta['total']} requests")
             rows.append(
                 [name, secs(wall), secs(cpu), count(task_runs), count(delta["total"]), count(found)]
@@ -138,6 +150,7 @@ def run(ctx: Context) -> Section:
             "Wall time is the flow call, end to end (flow and task runs recorded on the Prefect "
             "API, artifacts created). Task runs are read back from the API; requests are "
             "counted by the emulator. Prefect's default thread-pool task runner for both.",
+            *([lagging] if lagging else []),
             "Task-run logs at WARNING (the bench sets PREFECT_LOGGING_LEVEL), which only "
             "flatters the naive flow.",
         ],
