@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from prefect.blocks.abstract import CredentialsBlock
-from pydantic import Field, SecretStr, field_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from prefect_llamabatch._http import (
     BASE_URL_ENV_VAR,
@@ -16,8 +16,12 @@ from prefect_llamabatch._http import (
     resolve_api_key,
 )
 from prefect_llamabatch.client import AsyncBatchClient, BatchClient
+from prefect_llamabatch.models import check_known_fields
 
 __all__ = ["LlamaCloudCredentials"]
+
+BLOCK_TYPE_KEY = "block_type_slug"
+"""Key Prefect adds to a nested block's data to say which block type it is."""
 
 
 class LlamaCloudCredentials(CredentialsBlock):
@@ -43,6 +47,9 @@ class LlamaCloudCredentials(CredentialsBlock):
         LlamaCloudCredentials.from_env().save("llamacloud", overwrite=True)
         ```
     """
+
+    # hide_input_in_errors: a ValidationError's text would otherwise echo the input (the key).
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     _block_type_name = "LlamaCloud Credentials"
     _block_type_slug = "llamacloud-credentials"
@@ -92,6 +99,14 @@ class LlamaCloudCredentials(CredentialsBlock):
     retry_max_delay: float = Field(
         default=30.0, gt=0, description="Largest backoff window between retries, in seconds."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_fields(cls, data: Any) -> Any:
+        # Blocks accept any key by default: a misspelt setting would silently keep its default.
+        if isinstance(data, dict):
+            check_known_fields(data, [*cls.model_fields, BLOCK_TYPE_KEY], cls.__name__)
+        return data
 
     @field_validator("base_url")
     @classmethod

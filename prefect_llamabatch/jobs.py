@@ -19,13 +19,14 @@ from pydantic import ConfigDict, Field, model_validator
 
 from prefect_llamabatch._dispatch import Steps, arun_steps, run_steps
 from prefect_llamabatch._secrets import block_secret_paths
-from prefect_llamabatch.credentials import LlamaCloudCredentials
+from prefect_llamabatch.credentials import BLOCK_TYPE_KEY, LlamaCloudCredentials
 from prefect_llamabatch.models import (
     BatchCancelResponse,
     BatchJob,
     BatchJobCreate,
     BatchParseJobRecordCreate,
     JobConfig,
+    check_known_fields,
 )
 from prefect_llamabatch.results import BatchRunResult, check_outcome
 from prefect_llamabatch.tasks import _create_steps, cancel_steps, wait_result_steps
@@ -174,7 +175,8 @@ class LlamaBatchJob(JobBlock[BatchRunResult]):
         ```
     """
 
-    model_config = ConfigDict(json_schema_extra=_schema_extra)
+    # hide_input_in_errors: a ValidationError's text would otherwise echo the input, secrets included.
+    model_config = ConfigDict(json_schema_extra=_schema_extra, hide_input_in_errors=True)
 
     _block_type_name = "LlamaCloud Batch Job"
     _block_type_slug = "llamacloud-batch-job"
@@ -212,6 +214,14 @@ class LlamaBatchJob(JobBlock[BatchRunResult]):
         default=None, description="Overrides the credentials' organization."
     )
     project_id: str | None = Field(default=None, description="Overrides the credentials' project.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_fields(cls, data: Any) -> Any:
+        # Blocks accept any key by default: a misspelt field would silently keep its default.
+        if isinstance(data, dict):
+            check_known_fields(data, [*cls.model_fields, BLOCK_TYPE_KEY], cls.__name__)
+        return data
 
     @model_validator(mode="after")
     def _one_source(self) -> LlamaBatchJob:

@@ -84,6 +84,7 @@ __all__ = [
     "WebhookEvent",
     "WebhookOutputFormat",
     "WireModel",
+    "check_known_fields",
     "is_terminal_job_status",
     "job_config_type",
 ]
@@ -404,6 +405,30 @@ def _closest(name: str, candidates: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
+def check_known_fields(data: Iterable[Any], known: Iterable[str], model_name: str) -> None:
+    """Raise ``ValueError`` naming every key of ``data`` not in ``known``, with the closest name.
+
+    Example:
+        ```python
+        from prefect_llamabatch.models import check_known_fields
+
+        try:
+            check_known_fields({"max_retry": 3}, {"max_retries", "timeout"}, "Settings")
+        except ValueError as exc:
+            assert "did you mean 'max_retries'" in str(exc)
+        ```
+    """
+    allowed = set(known)
+    unknown = [key for key in data if key not in allowed]
+    if unknown:
+        problems = []
+        for key in unknown:
+            hint = _closest(str(key), sorted(allowed))
+            suffix = f" (did you mean {hint!r}?)" if hint else ""
+            problems.append(f"{key!r}{suffix}")
+        raise ValueError(f"unknown field {', '.join(problems)} for {model_name}")
+
+
 class WireModel(BaseModel):
     """Base of every request model: unknown fields are rejected with a suggestion.
 
@@ -433,15 +458,7 @@ class WireModel(BaseModel):
             return data
         if isinstance(info.context, dict) and info.context.get(LENIENT):
             return data
-        known = cls._known_names()
-        unknown = [key for key in data if key not in known]
-        if unknown:
-            problems = []
-            for key in unknown:
-                hint = _closest(str(key), sorted(known))
-                suffix = f" (did you mean {hint!r}?)" if hint else ""
-                problems.append(f"{key!r}{suffix}")
-            raise ValueError(f"unknown field {', '.join(problems)} for {cls.__name__}")
+        check_known_fields(data, cls._known_names(), cls.__name__)
         return data
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from prefect_llamabatch import AsyncBatchClient, BatchClient, LlamaCloudCredentials
+from prefect_llamabatch import AsyncBatchClient, BatchClient, LlamaBatchJob, LlamaCloudCredentials
 from prefect_llamabatch.cli import run as cli_run
 from prefect_llamabatch.emulator import Emulator
 from tests.reliability.helpers import api_requests
@@ -307,6 +307,38 @@ BLOCK_CASES = [
 ]
 
 
+BLOCK_CASES += [
+    Case(
+        "block-misspelt-setting",
+        lambda emu, _tmp: _creds(emu, max_retry=3),
+        "max_retry",
+        "did you mean 'max_retries'",
+    ),
+    Case(
+        "job-block-misspelt-field",
+        lambda emu, _tmp: LlamaBatchJob(credentials=_creds(emu), directory_id="d", job_confg={}),
+        "job_confg",
+        "did you mean 'job_config'",
+    ),
+    Case(
+        "job-block-both-sources",
+        lambda emu, _tmp: LlamaBatchJob(
+            credentials=_creds(emu), directory_id="d", item_ids=["dfl-1"], job_config={}
+        ),
+        "directory_id",
+        "exactly one",
+    ),
+    Case(
+        "job-block-bad-fraction",
+        lambda emu, _tmp: LlamaBatchJob(
+            credentials=_creds(emu), directory_id="d", max_failed_fraction=2
+        ),
+        "max_failed_fraction",
+        "less than or equal to 1",
+    ),
+]
+
+
 # ---- Prefect tasks -------------------------------------------------------------------------
 
 
@@ -511,3 +543,23 @@ def test_secretstr_key_is_accepted_and_bad_url_still_refused(emu: Emulator) -> N
     with pytest.raises(ValueError, match="base_url"):
         BatchClient(SecretStr(emu.api_key), base_url="https://")
     assert api_requests(emu) == []
+
+
+def test_a_block_validation_error_never_echoes_the_key_or_a_secret(emu: Emulator) -> None:
+    key, secret = "llx-CANARY-block-key-987", "sk-CANARY-block-secret-654"
+    errors = []
+    for build in (
+        lambda: LlamaCloudCredentials(api_key=key, base_url=emu.base_url, max_retry=1),
+        lambda: LlamaCloudCredentials(api_key=key, base_url="http://example.com"),
+        lambda: LlamaBatchJob(
+            credentials={"api_key": key, "base_url": emu.base_url},
+            job_config={"parameters": {"gpt4o_api_key": secret, "fast_mod": True}},
+            directory_id="d",
+        ),
+    ):
+        with pytest.raises(ValueError) as info:
+            build()
+        errors.append(info.value)
+    for error in errors:
+        assert key not in str(error) and key not in repr(error)
+        assert secret not in str(error) and secret not in repr(error)
