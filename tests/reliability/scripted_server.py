@@ -29,6 +29,8 @@ class Seen:
     method: str
     path: str
     query: dict[str, str]
+    raw_target: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,14 @@ class ScriptedServer:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        seen = Seen(scope["method"], scope["path"], dict(parse_qsl(scope["query_string"].decode())))
+        query = scope["query_string"].decode()
+        seen = Seen(
+            scope["method"],
+            scope["path"],
+            dict(parse_qsl(query)),
+            raw_target=scope.get("raw_path", b"").decode() + "?" + query,
+            headers={k.decode().lower(): v.decode() for k, v in scope["headers"]},
+        )
         self.seen.append(seen)
         while True:  # drain the request body
             message = await receive()
@@ -115,8 +124,11 @@ class ScriptedServer:
 
 
 @contextmanager
-def scripted_server() -> Iterator[ScriptedServer]:
-    """Serve a :class:`ScriptedServer` on a free loopback port for the duration of the block."""
+def scripted_server(
+    *, ssl_certfile: str | None = None, ssl_keyfile: str | None = None
+) -> Iterator[ScriptedServer]:
+    """Serve a :class:`ScriptedServer` on a free loopback port for the duration of the block
+    (over TLS with the given certificate and key)."""
     app = ScriptedServer()
     config = uvicorn.Config(
         app,
@@ -126,6 +138,8 @@ def scripted_server() -> Iterator[ScriptedServer]:
         lifespan="off",
         access_log=False,
         timeout_graceful_shutdown=1,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="scripted-server", daemon=True)
@@ -135,7 +149,7 @@ def scripted_server() -> Iterator[ScriptedServer]:
             raise RuntimeError("scripted server did not start")
         threading.Event().wait(0.005)
     port = server.servers[0].sockets[0].getsockname()[1]
-    app.base_url = f"http://127.0.0.1:{port}"
+    app.base_url = f"{'https' if ssl_certfile else 'http'}://127.0.0.1:{port}"
     try:
         yield app
     finally:
