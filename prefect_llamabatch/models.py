@@ -438,7 +438,15 @@ class WireModel(BaseModel):
     """
 
     # hide_input_in_errors: a ValidationError's text would otherwise echo the input, secrets included.
-    model_config = ConfigDict(extra="allow", populate_by_name=True, hide_input_in_errors=True)
+    # additionalProperties False: the JSON schema (Prefect's deployment parameter checks, its UI
+    # forms, the emulator's OpenAPI) refuses unknown fields as validation does; extra="allow" is
+    # only there for the lenient parse of a server's echo.
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+        hide_input_in_errors=True,
+        json_schema_extra={"additionalProperties": False},
+    )
 
     _strict_fields: ClassVar[bool] = True
 

@@ -22,6 +22,7 @@ from prefect_llamabatch.emulator import Emulator
 from tests.reliability.helpers import api_requests
 
 Action = Callable[[Emulator, Path], Any]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -419,6 +420,186 @@ TASK_CASES = [
 ]
 
 
+# ---- Prefect flows -------------------------------------------------------------------------
+
+
+def _flow(name: str, *args: Any, **kwargs: Any) -> Action:
+    def action(emu: Emulator, tmp: Path) -> Any:
+        import prefect_llamabatch
+
+        resolved = {k: v(tmp) if callable(v) else v for k, v in kwargs.items()}
+        return getattr(prefect_llamabatch, name)(_creds(emu), *args, **resolved)
+
+    return action
+
+
+SECRET_CONFIG = {"parameters": {"azure_openai_key": "sk-not-a-flow-parameter"}}
+
+FLOW_CASES = [
+    Case(
+        "flow-neither-directory-nor-folder",
+        _flow("process_directory"),
+        "directory_id",
+        "give exactly one of directory_id",
+    ),
+    Case(
+        "flow-both-directory-and-folder",
+        _flow("process_directory", directory_id="dir-1", local_path=lambda tmp: str(tmp)),
+        "local_path",
+        "got both",
+    ),
+    Case(
+        "flow-missing-folder",
+        _flow("process_directory", local_path=lambda tmp: str(tmp / "missing")),
+        "local_path",
+        "does not exist",
+    ),
+    Case(
+        "flow-empty-folder",
+        _flow("process_directory", local_path=lambda tmp: str(_empty_dir(tmp))),
+        "local_path",
+        "contains no files",
+    ),
+    Case(
+        "flow-secret-as-parameter",
+        _flow("process_directory", directory_id="dir-1", job_config=SECRET_CONFIG),
+        "azure_openai_key",
+        "LlamaBatchJob",
+    ),
+    Case(
+        "flow-fraction-above-one",
+        _flow("process_directory", directory_id="dir-1", max_failed_fraction=1.5),
+        "max_failed_fraction",
+        "between 0 and 1",
+    ),
+    Case(
+        "flow-misspelt-wait-setting",
+        _flow("process_directory", directory_id="dir-1", wait={"timout": 60}),
+        "timout",
+        "Extra inputs are not permitted",
+    ),
+    Case(
+        "flow-zero-page-size",
+        _flow("process_directory", directory_id="dir-1", page_size=0),
+        "page_size",
+        "greater than 0",
+    ),
+    Case(
+        "flow-misspelt-parse-option",
+        _flow(
+            "process_directory", directory_id="dir-1", job_config={"parameters": {"fast_mod": 1}}
+        ),
+        "fast_mod",
+        "did you mean 'fast_mode'",
+    ),
+    Case(
+        "flow-duplicate-items",
+        _flow("process_items", ["dfl-1", "dfl-1"]),
+        "item_ids",
+        "duplicates",
+    ),
+    Case(
+        "flow-classify-without-rules",
+        _flow("classify_directory", "dir-1", []),
+        "rules",
+        "at least 1",
+    ),
+    Case(
+        "flow-retry-zero-rounds",
+        _flow("retry_failed_items", "bjb-1", max_rounds=0),
+        "max_rounds",
+        ">= 1",
+    ),
+    Case(
+        "flow-unknown-job-block",
+        lambda emu, _tmp: __import__("prefect_llamabatch").run_llama_batch_job("no-such-job-block"),
+        "no-such-job-block",
+        "Unable to find",
+    ),
+    Case(
+        "flow-credentials-not-a-block",
+        # A block's name where the block belongs (a dict would be coerced into a block).
+        lambda emu, _tmp: __import__("prefect_llamabatch").process_directory(
+            "llamacloud", directory_id="dir-1"
+        ),
+        "credentials",
+        "instance of LlamaCloudCredentials",
+    ),
+]
+FLOW_CASES = [Case(c.id, c.action, c.field, c.fix, prefect=True) for c in FLOW_CASES]
+
+
+# ---- deployment parameters (the real nightly deployment's entrypoint) ----------------------
+
+
+def _deployment_run(parameters: dict[str, Any]) -> Action:
+    def action(_emu: Emulator, _tmp: Path) -> Any:
+        from prefect.deployments import run_deployment
+
+        return run_deployment(
+            f"nightly-directory-parse/{_nightly_deployment()}", parameters=parameters, timeout=0
+        )
+
+    return action
+
+
+_DEPLOYMENT: list[str] = []
+
+
+def _nightly_deployment() -> str:
+    """The nightly deployment's entrypoint, registered once with the Prefect test API."""
+    if not _DEPLOYMENT:
+        from prefect.flows import load_flow_from_entrypoint
+
+        flow = load_flow_from_entrypoint(
+            str(REPO / "flows" / "nightly_parse.py") + ":nightly_directory_parse"
+        )
+        flow.to_deployment(name="reliability-bad-parameters").apply()
+        _DEPLOYMENT.append("reliability-bad-parameters")
+    return _DEPLOYMENT[0]
+
+
+NIGHTLY = {"credentials_block": "llamacloud", "directory_id": "dir-1"}
+DEPLOYMENT_CASES = [
+    Case(
+        "deployment-" + name,
+        _deployment_run({**NIGHTLY, **change} if "missing" not in name else change),
+        field,
+        fix,
+        prefect=True,
+    )
+    for name, change, field, fix in [
+        (
+            "wrong-type-fraction",
+            {"max_failed_fraction": "lots"},
+            "max_failed_fraction",
+            "not valid",
+        ),
+        ("misspelt-wait-setting", {"wait": {"timout": 60}}, "timout", "not allowed"),
+        (
+            "negative-poll-interval",
+            {"wait": {"poll_interval": -1}},
+            "wait.poll_interval",
+            "minimum of 0",
+        ),
+        ("missing-credentials-block", {"directory_id": "dir-1"}, "credentials_block", "required"),
+        ("wrong-type-rounds", {"retry_rounds": "once"}, "retry_rounds", "not of type 'integer'"),
+        (
+            "wrong-enum-parse-mode",
+            {"job_config": {"parameters": {"parse_mode": "fastest"}}},
+            "parse_mode",
+            "is not one of",
+        ),
+        (
+            "misspelt-parse-option",
+            {"job_config": {"parameters": {"fast_mod": True}}},
+            "fast_mod",
+            "not allowed",
+        ),
+    ]
+]
+
+
 # ---- the CLI -------------------------------------------------------------------------------
 
 
@@ -481,7 +662,7 @@ CLI_CASES = [
     ),
 ]
 
-ALL_CASES = CLIENT_CASES + BLOCK_CASES + TASK_CASES + CLI_CASES
+ALL_CASES = CLIENT_CASES + BLOCK_CASES + TASK_CASES + FLOW_CASES + DEPLOYMENT_CASES + CLI_CASES
 
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=[c.id for c in ALL_CASES])
