@@ -245,8 +245,9 @@ def run(ctx: Context) -> Section:
         notes=[
             f"Means over {phases}: the wait starts φ s after the job was submitted. "
             f"Jobs of {ITEMS} items; the emulator finishes them in proportion to virtual time.",
-            "Status calls are GET job requests counted by the emulator (ours: backoff 2 s ×1.5 "
-            "up to 30 s by default, see `WaitSettings`).",
+            "Status calls are GET job requests counted by the emulator. Ours: default "
+            "`WaitSettings` (2 s, ×1.5, capped at 30 s; once progress has moved twice, the next "
+            "poll is timed just past the end predicted from the progress rate, within 2–30 s).",
             "Fixed 10 s polling is the prefect-dbt / prefect-databricks loop: one Prefect task "
             "run per poll, which is why its task runs grow with the job's length.",
         ],

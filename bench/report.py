@@ -45,7 +45,11 @@ def _md_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str
     def line(cells: Sequence[str]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
-    align = ["---"] + ["---:"] * (len(columns) - 1)
+    def numeric(i: int) -> bool:
+        cells = [r[i] for r in rows if i < len(r) and r[i]]
+        return bool(cells) and all(c[0].isdigit() or c[0] in "+-−" for c in cells)
+
+    align = ["---:" if i and numeric(i) else "---" for i in range(len(columns))]
     return [line(columns), "| " + " | ".join(align) + " |", *(line(r) for r in rows)]
 
 

@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         "--results", type=Path, default=BENCH_DIR / "results.md", help="markdown output"
     )
     parser.add_argument("--no-write", action="store_true", help="print only, write nothing")
+    parser.add_argument(
+        "--render", action="store_true", help="only re-render the markdown from results.json"
+    )
     args = parser.parse_args(argv)
     selected = [b.upper() for b in args.benchmarks] or list(MODULES)
     unknown = [b for b in selected if b not in MODULES]
@@ -110,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         k: Section.from_json(v)  # type: ignore[arg-type]
         for k, v in saved.get("sections", {}).items()  # type: ignore[union-attr]
     }
+    if args.render:
+        info = saved.get("machine") or machine()
+        _save(store, args.results, sections, info)  # type: ignore[arg-type]
+        print(f"rendered {args.results} from {store}")
+        return 0
     info = machine()
     print(f"prefect-llamabatch benchmarks ({mode}): {', '.join(selected)}")
     print("  " + "; ".join(f"{k} {v}" for k, v in info.items()))
