@@ -4,7 +4,8 @@ Usage::
 
     python bench/run.py                 # everything (B1 … B6), full size
     python bench/run.py B1 B3           # only these
-    python bench/run.py --quick         # smaller inputs, one round: a smoke run (targets n/a)
+    python bench/run.py --quick         # smaller inputs, one round: a smoke run (targets n/a,
+                                        # results.md untouched)
 
 Each comparison runs in one run of this script, on this machine, against the local emulator.
 Results of every benchmark run so far are kept in ``bench/results.json``; ``bench/results.md`` is
@@ -92,13 +93,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("benchmarks", nargs="*", metavar="B#", help="B1 … B6 (default: all)")
     parser.add_argument("--quick", action="store_true", help="smaller inputs, one round")
     parser.add_argument(
-        "--results", type=Path, default=BENCH_DIR / "results.md", help="markdown output"
+        "--results",
+        type=Path,
+        default=None,
+        help="markdown output (default bench/results.md; a --quick run writes only if given)",
     )
     parser.add_argument("--no-write", action="store_true", help="print only, write nothing")
     parser.add_argument(
         "--render", action="store_true", help="only re-render the markdown from results.json"
     )
     args = parser.parse_args(argv)
+    if args.results is None:
+        args.no_write = args.no_write or args.quick
+        args.results = BENCH_DIR / "results.md"
     selected = [b.upper() for b in args.benchmarks] or list(MODULES)
     unknown = [b for b in selected if b not in MODULES]
     if unknown:
