@@ -5,12 +5,19 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
-export PREFECT_LOGGING_TO_API_ENABLED := false
 
 .PHONY: test lint typecheck unit demo bench clean
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
+		{ echo "prefect-llamabatch needs Python 3.10+; $(PYTHON) is $$($(PYTHON) -V 2>&1). Run: make PYTHON=python3.11 ..."; exit 1; }
+	@# Debian/Ubuntu without python3-venv have no ensurepip: fall back to a pip-less venv that
+	@# borrows the system pip once to install its own.
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+		echo "python -m venv failed (no ensurepip?); using the system pip to bootstrap .venv"; \
+		$(PYTHON) -m venv --without-pip --system-site-packages $(VENV) && \
+		$(BIN)/python -m pip --version >/dev/null || \
+		{ echo "no pip available: install pip (e.g. apt install python3-pip) and retry"; exit 1; }; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
@@ -24,8 +31,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy prefect_llamabatch
 
+# Logs stay out of the test API (noise, speed); the secrets suite turns them back on to scan them.
 unit: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	PREFECT_LOGGING_TO_API_ENABLED=false $(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
 
