@@ -1100,7 +1100,8 @@ class ClientCore:
             body=body,
             headers={"Idempotency-Key": uuid.uuid4().hex},
         )
-        # A duplicate empty directory is harmless; re-sending relies on the Idempotency-Key.
+        # A duplicate empty directory is harmless, so no reconciliation: the re-send's key
+        # dedupes on the emulator; LlamaCloud documents no key and may create a second one.
         return self.create(request, lambda r: parse_model(request, r, Directory), None)
 
     def get_directory(

@@ -299,7 +299,9 @@ class AsyncBatchClient(_ClientBase):
         """Create a batch job; never starts a duplicate (see :mod:`prefect_llamabatch.retries`).
 
         ``idempotency_key`` is sent as the ``Idempotency-Key`` header (generated if not given)
-        and stays the same across the retries of this call.
+        and stays the same across the retries of this call. The emulator honours it;
+        LlamaCloud's beta API documents no such key, so duplicates are prevented by
+        reconciliation (listing recent jobs after an ambiguous failure), not by the key.
         """
         return await self._run(
             self._core.create_job(
@@ -803,7 +805,11 @@ class BatchClient(_ClientBase):
         project_id: str | None = None,
         temporal_namespace: str | None = None,
     ) -> BatchJob:
-        """Create a batch job; never starts a duplicate (see :mod:`prefect_llamabatch.retries`)."""
+        """Create a batch job; never starts a duplicate (see :mod:`prefect_llamabatch.retries`).
+
+        ``idempotency_key`` is sent as ``Idempotency-Key``, as by the async client (the emulator
+        honours it; against LlamaCloud duplicates are prevented by reconciliation).
+        """
         return self._run(
             self._core.create_job(
                 body,

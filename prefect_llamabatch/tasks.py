@@ -308,8 +308,8 @@ def create_batch_job(
 
     Idempotent across retries and resumes of the flow run: the same definition in the same flow
     run gives back the same job (persisted result keyed by the idempotency key, and the
-    ``Idempotency-Key`` header for the server). Inside a flow run the job is recorded so that
-    stopping the run cancels it (see ``docs/cancellation.md``).
+    ``Idempotency-Key`` header for a server that honours it). Inside a flow run the job is
+    recorded so that stopping the run cancels it (see ``docs/cancellation.md``).
 
     Args:
         credentials: LlamaCloud credentials block.
@@ -320,9 +320,10 @@ def create_batch_job(
         page_size: Files per processing cycle in directory mode.
         continue_as_new_threshold: Files per execution cycle in directory mode.
         idempotency_key: Overrides the default key (a hash of the flow run id and the definition).
-            It is sent as ``Idempotency-Key``: the server answers the same key with the same job,
-            even from another flow run. Reattaching through the persisted result stays scoped
-            to retries and resumes of one flow run.
+            It is sent as ``Idempotency-Key``; the emulator answers a repeated key with the
+            same job, but LlamaCloud's beta API documents no such key, so there the protection
+            is the client's create reconciliation plus this task's persisted result, both
+            scoped to one flow run: the same key from another flow run may start a second job.
         organization_id: Overrides the credentials' organization.
         project_id: Overrides the credentials' project.
 
