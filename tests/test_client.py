@@ -321,6 +321,110 @@ def test_list_directories_repeats_array_keys(client: BatchClient, mock: respx.Mo
     ]
 
 
+def test_list_directories_sends_one_types_key_per_value_and_a_single_type(
+    client: BatchClient, mock: respx.MockRouter
+) -> None:
+    route = mock.get(DIRS).respond(json={"items": [], "next_page_token": None})
+    client.list_directories(types=["user", "ephemeral", "user"])
+    client.list_directories(type="user")
+    assert route.calls[0].request.url.params.get_list("types") == ["user", "ephemeral", "user"]
+    assert "type" not in route.calls[0].request.url.params
+    assert query(route, 1)[0] == ("type", "user")
+    assert "types" not in route.calls[1].request.url.params
+
+
+def test_iter_directories_repeats_types_on_every_page(
+    client: BatchClient, mock: respx.MockRouter
+) -> None:
+    route = mock.get(DIRS).mock(
+        side_effect=[
+            httpx.Response(200, json={"items": [directory(id="d1")], "next_page_token": "t1"}),
+            httpx.Response(200, json={"items": [directory(id="d2")], "next_page_token": None}),
+        ]
+    )
+    got = [d.id for d in client.iter_directories(types=["ephemeral", "user"], name="docs")]
+    assert got == ["d1", "d2"]
+    assert [query(route, i)[:3] for i in (0, 1)] == [
+        [("name", "docs"), ("types", "ephemeral"), ("types", "user")]
+    ] * 2
+    assert route.calls[1].request.url.params["page_token"] == "t1"
+
+
+def test_add_file_body_and_headers(client: BatchClient, mock: respx.MockRouter) -> None:
+    route = mock.post(f"{DIRS}/dir-1/files").respond(json=directory_file(file_id="fil-7"))
+    added = client.add_file(
+        "dir-1",
+        "fil-7",
+        display_name="Report.pdf",
+        unique_id="u-1",
+        metadata={"source": "s3", "pages": 3, "tags": ["a", "b"], "ok": True},
+    )
+    assert added.id == "dfl-1" and added.file_id == "fil-7"
+    request = route.calls.last.request
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["idempotency-key"]
+    assert body(route) == {
+        "file_id": "fil-7",
+        "display_name": "Report.pdf",
+        "unique_id": "u-1",
+        "metadata": {"source": "s3", "pages": 3, "tags": ["a", "b"], "ok": True},
+    }
+    assert query(route) == [("organization_id", "org-1"), ("project_id", "proj-1")]
+
+
+ALL_FILE_FILTERS: dict[str, Any] = {
+    "display_name": "a.pdf",
+    "display_name_contains": "a.",
+    "file_id": "fil-1",
+    "unique_id": "u-1",
+    "include_deleted": True,
+}
+FILE_FILTER_QUERY = [
+    ("display_name", "a.pdf"),
+    ("display_name_contains", "a."),
+    ("file_id", "fil-1"),
+    ("unique_id", "u-1"),
+    ("include_deleted", "true"),
+]
+TENANT_QUERY = [("organization_id", "org-1"), ("project_id", "proj-1")]
+
+
+def test_list_directory_files_filters(client: BatchClient, mock: respx.MockRouter) -> None:
+    route = mock.get(f"{DIRS}/dir-1/files").respond(
+        json={"items": [directory_file()], "next_page_token": "t2"}
+    )
+    page = client.list_directory_files("dir-1", page_size=7, page_token="t1", **ALL_FILE_FILTERS)
+    assert [f.id for f in page.items] == ["dfl-1"] and page.next_page_token == "t2"
+    assert query(route) == [
+        *FILE_FILTER_QUERY,
+        ("page_size", "7"),
+        ("page_token", "t1"),
+        *TENANT_QUERY,
+    ]
+    client.list_directory_files("dir-1", include_deleted=False)
+    assert query(route) == [("include_deleted", "false"), *TENANT_QUERY]
+
+
+def test_iter_directory_files_sends_the_filters_on_every_page(
+    client: BatchClient, mock: respx.MockRouter
+) -> None:
+    route = mock.get(f"{DIRS}/dir-1/files").mock(
+        side_effect=[
+            httpx.Response(200, json={"items": [directory_file(id="d1")], "next_page_token": "t1"}),
+            httpx.Response(200, json={"items": [directory_file(id="d2")], "next_page_token": None}),
+        ]
+    )
+    files = list(client.iter_directory_files("dir-1", page_size=1, **ALL_FILE_FILTERS))
+    assert [f.id for f in files] == ["d1", "d2"]
+    assert query(route, 0) == [*FILE_FILTER_QUERY, ("page_size", "1"), *TENANT_QUERY]
+    assert query(route, 1) == [
+        *FILE_FILTER_QUERY,
+        ("page_size", "1"),
+        ("page_token", "t1"),
+        *TENANT_QUERY,
+    ]
+
+
 def _form(request: httpx.Request) -> tuple[dict[str, str], bytes, str]:
     """Fields, file content and file name of a multipart request (parsed by the stdlib)."""
     from email.parser import BytesParser
