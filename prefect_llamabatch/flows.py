@@ -59,6 +59,7 @@ from prefect_llamabatch.results import (
     verdict,
 )
 from prefect_llamabatch.tasks import (
+    default_idempotency_key,
     local_files,
     submit_batch_job,
     upload_directory,
@@ -667,6 +668,20 @@ def _items_only(result: BatchRunResult) -> bool:
     return result.status == JobStatus.FAILED.value and c.total > 0 and c.failed == c.total
 
 
+def _round_key(body: BatchJobCreate, number: int, tenant: dict[str, Any]) -> str | None:
+    """The idempotency key of retry round ``number``: the flow run, the round and its body.
+
+    Rounds over the same still-failing items have equal bodies; without the round number they
+    would share one key and reattach to the previous round's job instead of retrying. A retry
+    of the flow run gets the same key per round, so it reattaches. None outside a flow run
+    (the task then draws a random key).
+    """
+    flow_run_id = runtime_flow_run.id
+    if not flow_run_id:
+        return None
+    return default_idempotency_key(f"{flow_run_id}/retry-round-{number}", body, **tenant)
+
+
 def retry_rounds(
     credentials: LlamaCloudCredentials,
     job_id: str,
@@ -713,7 +728,9 @@ def retry_rounds(
             "Retry round %d of %d: resubmitting %d failed item(s)", number, max_rounds, len(pending)
         )
         body = BatchJobCreate(item_ids=pending, job_config=config)
-        created = submit_batch_job.sync(credentials, body, **tenant)
+        created = submit_batch_job.sync(
+            credentials, body, idempotency_key=_round_key(body, number, tenant), **tenant
+        )
         last = wait_for_batch_job.sync(
             credentials,
             created.job.id,
