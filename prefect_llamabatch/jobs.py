@@ -29,7 +29,12 @@ from prefect_llamabatch.models import (
     check_known_fields,
 )
 from prefect_llamabatch.results import BatchRunResult, check_outcome
-from prefect_llamabatch.tasks import _create_steps, cancel_steps, wait_result_steps
+from prefect_llamabatch.tasks import (
+    _create_steps,
+    cancel_steps,
+    wait_credentials,
+    wait_result_steps,
+)
 from prefect_llamabatch.waiting import WaitSettings
 
 __all__ = ["LlamaBatchJob", "LlamaBatchJobRun"]
@@ -77,12 +82,12 @@ class LlamaBatchJobRun(JobRun[BatchRunResult]):
 
     async def await_for_completion(self) -> BatchRunResult:
         """Async :meth:`wait_for_completion`."""
-        return await arun_steps(self.block.credentials, self._wait())
+        return await arun_steps(wait_credentials(self.block.credentials), self._wait())
 
     @async_dispatch(await_for_completion)
     def wait_for_completion(self) -> BatchRunResult:  # type: ignore[override]
         """Wait until the job finishes; the judged result (raises like the flows do)."""
-        return run_steps(self.block.credentials, self._wait())
+        return run_steps(wait_credentials(self.block.credentials), self._wait())
 
     async def afetch_result(self) -> BatchRunResult:
         """Async :meth:`fetch_result`."""

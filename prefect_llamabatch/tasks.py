@@ -27,23 +27,35 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union, cast
+from typing import TYPE_CHECKING, Any, TypeVar, Union, cast
 from uuid import uuid4
 
 from prefect.cache_policies import NO_CACHE
 from prefect.logging.loggers import get_logger, get_run_logger
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.runtime import task_run as runtime_task_run
+from prefect.tasks import Task
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import ParamSpec
 
 from prefect_llamabatch import _dispatch as ops
-from prefect_llamabatch._dispatch import Call, Steps, dual_task
+from prefect_llamabatch._dispatch import (
+    Call,
+    DualTask,
+    Steps,
+    _credentials_of,
+    arun_steps,
+    dual_task,
+    run_steps,
+)
 from prefect_llamabatch.events import emit_batch_event
 from prefect_llamabatch.models import (
     BatchCancelResponse,
@@ -65,7 +77,7 @@ from prefect_llamabatch.results import (
     SkippedItem,
     check_outcome,
 )
-from prefect_llamabatch.waiting import Logger, WaitSettings, wait_steps
+from prefect_llamabatch.waiting import POLL_RETRY_DEADLINE, Logger, WaitSettings, wait_steps
 
 if TYPE_CHECKING:
     from prefect.context import TaskRunContext
@@ -87,6 +99,9 @@ __all__ = [
     "upload_directory",
     "wait_for_batch_job",
 ]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 JobConfigInput = Union[BatchParseJobRecordCreate, ClassifyJobConfig, Mapping[str, Any]]
 """A job config as a model or a dict (``{}`` is a default parse job; ``rules`` makes it classify)."""
@@ -600,7 +615,72 @@ def wait_result_steps(
     return result.model_copy(update={"api_calls": requests})
 
 
-@dual_task(
+def wait_credentials(credentials: LlamaCloudCredentials) -> LlamaCloudCredentials:
+    """The credentials a wait's client is built from: each request retried for at most
+    :data:`~prefect_llamabatch.waiting.POLL_RETRY_DEADLINE` seconds.
+
+    The wait rides out outages itself (``outage_budget_seconds``); a poll retried for the
+    client's full ``retry_deadline`` (300 s by default) would overrun that budget.
+
+    Example:
+        ```python
+        from prefect_llamabatch import LlamaCloudCredentials
+        from prefect_llamabatch.tasks import wait_credentials
+
+        creds = LlamaCloudCredentials(api_key="llx-example", retry_deadline=300)
+        assert wait_credentials(creds).retry_deadline == 30.0
+        assert wait_credentials(creds.model_copy(update={"retry_deadline": 5})).retry_deadline == 5
+        ```
+    """
+    deadline = credentials.retry_deadline
+    capped = POLL_RETRY_DEADLINE if deadline is None else min(deadline, POLL_RETRY_DEADLINE)
+    return credentials.model_copy(update={"retry_deadline": capped})
+
+
+def _wait_task(**task_options: Any) -> Callable[[Callable[P, Steps[R]]], DualTask[P, R]]:
+    """``dual_task``, with the client built from :func:`wait_credentials`."""
+
+    def decorate(steps_fn: Callable[P, Steps[R]]) -> DualTask[P, R]:
+        signature = inspect.signature(steps_fn)
+
+        @functools.wraps(steps_fn)
+        def sync_impl(*args: P.args, **kwargs: P.kwargs) -> R:
+            credentials = wait_credentials(_credentials_of(signature, args, kwargs))
+            return run_steps(credentials, steps_fn(*args, **kwargs))
+
+        @functools.wraps(steps_fn)
+        async def async_impl(*args: P.args, **kwargs: P.kwargs) -> R:
+            credentials = wait_credentials(_credentials_of(signature, args, kwargs))
+            return await arun_steps(credentials, steps_fn(*args, **kwargs))
+
+        sync_task: Task[P, R] = Task(fn=sync_impl, **task_options)
+        async_task: Task[P, Coroutine[Any, Any, R]] = Task(fn=async_impl, **task_options)
+        return DualTask(sync_task, async_task)
+
+    return decorate
+
+
+def check_max_failed_fraction(max_failed_fraction: float | None) -> None:
+    """Refuse a ``max_failed_fraction`` outside 0..1 (``None`` accepts any failures).
+
+    Example:
+        ```python
+        import pytest
+        from prefect_llamabatch.tasks import check_max_failed_fraction
+
+        check_max_failed_fraction(0.1)
+        with pytest.raises(ValueError, match="between 0 and 1"):
+            check_max_failed_fraction(5)
+        ```
+    """
+    if max_failed_fraction is not None and not 0.0 <= max_failed_fraction <= 1.0:
+        raise ValueError(
+            f"max_failed_fraction must be between 0 and 1 (got {max_failed_fraction!r}); "
+            "None accepts any number of failed items"
+        )
+
+
+@_wait_task(
     name="wait-for-batch-job", cache_policy=NO_CACHE, task_run_name="wait-for-batch-job/{job_id}"
 )
 def wait_for_batch_job(
@@ -618,7 +698,8 @@ def wait_for_batch_job(
 
     Polls with backoff (``WaitSettings``: 2 s, ×1.5, 30 s cap by default) until a final status;
     ``dispatched`` and unknown statuses are waited on. Transient API failures are ridden out for
-    ``outage_budget_seconds``. At ``timeout_seconds`` the status is checked once more, then the job
+    ``outage_budget_seconds``, counted from when the first failing poll was sent; each request of
+    the wait is retried by the client for at most 30 s (:func:`wait_credentials`). At ``timeout_seconds`` the status is checked once more, then the job
     is cancelled (unless ``cancel_on_timeout=False``) and ``BatchJobTimeout`` raised. Logs, events
     (``llamacloud.batch.<status>``) and the progress artifact change only when the job does.
 
@@ -651,6 +732,8 @@ def wait_for_batch_job(
         ```
     """
     _require("job_id", job_id)
+    # Checked now, not after a wait of hours that it would then fail.
+    check_max_failed_fraction(max_failed_fraction)
     wait_settings = (
         settings
         if isinstance(settings, WaitSettings)

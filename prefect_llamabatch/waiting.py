@@ -28,10 +28,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from prefect_llamabatch import _dispatch as ops
 from prefect_llamabatch._dispatch import Steps
-from prefect_llamabatch.models import BatchJobStatus
+from prefect_llamabatch.models import BatchJobStatus, check_known_fields
 from prefect_llamabatch.results import BatchApiUnavailable, BatchJobTimeout
 
 __all__ = [
+    "POLL_RETRY_DEADLINE",
     "CompletionEstimate",
     "OutageBudget",
     "PollSchedule",
@@ -43,6 +44,9 @@ __all__ = [
 ]
 
 Logger = Union[logging.Logger, LoggingAdapter]
+
+POLL_RETRY_DEADLINE = 30.0
+"""Seconds a poll's client retries may last (the wait's outage budget rides out the rest)."""
 
 
 class WaitSettings(BaseModel):
@@ -91,8 +95,9 @@ class WaitSettings(BaseModel):
         default=300.0,
         ge=0,
         description=(
-            "How long the API may stay unreachable (connection errors, 5xx, 429 after the "
-            "client's own retries) before the wait fails."
+            "How long the API may stay unreachable (connection errors, 5xx, 429) before the "
+            "wait fails, counted from when the first failing poll was sent (its own client "
+            "retries included; polls retry for at most POLL_RETRY_DEADLINE seconds)."
         ),
     )
     progress_artifact: bool = Field(
@@ -101,6 +106,14 @@ class WaitSettings(BaseModel):
     emit_events: bool = Field(
         default=True, description="Emit llamacloud.batch.<status> events on state changes."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_fields(cls, data: Any) -> Any:
+        # extra="forbid" alone names the typo but not the field meant; same message as the models.
+        if isinstance(data, dict):
+            check_known_fields(data, cls.model_fields, cls.__name__)
+        return data
 
     @model_validator(mode="after")
     def _check_cap(self) -> WaitSettings:
@@ -401,13 +414,16 @@ def wait_steps(
     while True:
         polls += 1
         remaining = None
+        asked_at = yield from ops.monotonic()
         try:
             status = yield from ops.get_job(job_id, **options)
         except Exception as exc:
             if not is_transient_error(exc):
                 raise
             now = yield from ops.monotonic()
-            if outage.failed(at=now, error=_describe(exc)):
+            # The outage began when the failing poll was sent: the client's own retries of it
+            # count against the budget, so the budget is the time the API was really unreachable.
+            if outage.failed(at=asked_at, error=_describe(exc)):
                 outages += 1
                 logger.warning(
                     "LlamaCloud API unreachable while waiting for batch job %s (%s); riding it "
