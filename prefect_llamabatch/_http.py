@@ -16,6 +16,7 @@ clients only execute instructions with ``httpx.AsyncClient`` / ``httpx.Client``.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import io
 import json
@@ -330,11 +331,11 @@ class _Upload:
         elif isinstance(file, (bytes, bytearray)):
             self._data = bytes(file)
             size = len(self._data)
-            default_name = "upload"
+            default_name = ""
         elif isinstance(file, io.TextIOBase):
             raise ValueError("file: open the file in binary mode ('rb'), not text mode")
         elif hasattr(file, "read"):
-            default_name = Path(str(getattr(file, "name", "upload"))).name or "upload"
+            default_name = Path(str(getattr(file, "name", ""))).name
             if getattr(file, "seekable", lambda: False)():
                 self._stream = file
                 self._start = file.tell()
@@ -354,8 +355,22 @@ class _Upload:
             raise ValueError(
                 f"file: {size / 1024 / 1024:.0f} MB exceeds LlamaCloud's 512 MB file size limit"
             )
-        self.filename = filename or default_name
+        self.named = bool(filename or default_name)
+        self.filename = filename or default_name or "upload"
         self.content_type = mimetypes.guess_type(self.filename)[0] or "application/octet-stream"
+
+    def identity(self) -> str:
+        """The file's name, or for unnamed content ``sha256:<hex of the content>``."""
+        if self.named:
+            return self.filename
+        digest = hashlib.sha256()
+        with self.open() as content:
+            if isinstance(content, bytes):
+                digest.update(content)
+            else:
+                for chunk in iter(partial(content.read, 1024 * 1024), b""):
+                    digest.update(chunk)
+        return f"sha256:{digest.hexdigest()}"
 
     @contextmanager
     def open(self) -> Iterator[Any]:
@@ -1247,6 +1262,10 @@ class ClientCore:
                 raise ValueError(f"metadata: {_format_validation_errors(exc)}") from None
             metadata_json = json.dumps(checked, separators=(",", ":"))
         upload = _Upload(file, display_name)
+        if unique_id is None:
+            # Without a unique_id an ambiguous failure could only be re-sent blindly, adding the
+            # file (and so a batch item) twice; the default gives reconciliation a key to look up.
+            unique_id = external_file_id or upload.identity()
         tenant = self._tenant(organization_id, project_id)
         request = self.request(
             "POST",
@@ -1264,7 +1283,7 @@ class ClientCore:
         return self.create(
             request,
             lambda r: parse_model(request, r, DirectoryFile),
-            None if unique_id is None else self._file_finder(segment, unique_id, tenant),
+            self._file_finder(segment, unique_id, tenant),
         )
 
     def add_file(
@@ -1282,7 +1301,8 @@ class ClientCore:
         fields: dict[str, Any] = {"file_id": file_id}
         for key, value in (
             ("display_name", display_name),
-            ("unique_id", unique_id),
+            # Defaulted for the same reason as in upload_file: reconciliation needs a key.
+            ("unique_id", (display_name or file_id) if unique_id is None else unique_id),
             ("metadata", None if metadata is None else dict(metadata)),
         ):
             if value is not None:
@@ -1296,18 +1316,37 @@ class ClientCore:
             body=body,
             headers={"Idempotency-Key": uuid.uuid4().hex},
         )
+        assert body.unique_id is not None
         return self.create(
             request,
             lambda r: parse_model(request, r, DirectoryFile),
-            None if unique_id is None else self._file_finder(segment, unique_id, tenant),
+            self._file_finder(segment, body.unique_id, tenant, file_id=body.file_id),
         )
 
     def _file_finder(
-        self, segment: str, unique_id: str, tenant: Mapping[str, str | None]
+        self,
+        segment: str,
+        unique_id: str,
+        tenant: Mapping[str, str | None],
+        *,
+        file_id: str | None = None,
     ) -> Callable[[datetime], Op[DirectoryFile | None]]:
-        """Reconciliation of a file create: the directory's one file with this ``unique_id``."""
+        """Reconciliation of a file create: the directory's one file with this ``unique_id``.
 
-        def find(_sent_at: datetime) -> Op[DirectoryFile | None]:
+        A file last written before the first send (minus the clock skew) is an older file that
+        happens to share the key, not ours; with ``file_id`` (add_file) it must match too.
+        """
+
+        def could_be_ours(candidate: DirectoryFile, since: datetime) -> bool:
+            if candidate.unique_id != unique_id:
+                return False
+            if file_id is not None and candidate.file_id not in (None, file_id):
+                return False
+            written = candidate.updated_at or candidate.created_at
+            return written is None or _utc(written) >= since
+
+        def find(sent_at: datetime) -> Op[DirectoryFile | None]:
+            since = _utc(sent_at) - timedelta(seconds=self.policy.clock_skew)
             request = self.request(
                 "GET",
                 f"{DIRECTORIES_PATH}/{segment}/files",
@@ -1317,7 +1356,7 @@ class ClientCore:
             page = yield from self.attempt(
                 request, lambda r: parse_model(request, r, DirectoryFileList)
             )
-            found = [f for f in page.items if f.unique_id == unique_id]
+            found = [f for f in page.items if could_be_ours(f, since)]
             return found[0] if len(found) == 1 else None
 
         return find

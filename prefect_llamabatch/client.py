@@ -562,7 +562,12 @@ class AsyncBatchClient(_ClientBase):
         organization_id: str | None = None,
         project_id: str | None = None,
     ) -> DirectoryFile:
-        """Upload a file (path, bytes or binary file object) into a directory."""
+        """Upload a file (path, bytes or binary file object) into a directory.
+
+        Without ``unique_id`` it defaults to ``external_file_id``, else ``display_name``, else
+        the file's name, else ``sha256:<hex>`` of unnamed content, so that an upload whose
+        response was lost is found again instead of being added twice (``docs/client.md``).
+        """
         return await self._run(
             self._core.upload_file(
                 directory_id,
@@ -587,7 +592,11 @@ class AsyncBatchClient(_ClientBase):
         organization_id: str | None = None,
         project_id: str | None = None,
     ) -> DirectoryFile:
-        """Add an already uploaded file (``file_id``) to a directory."""
+        """Add an already uploaded file (``file_id``) to a directory.
+
+        Without ``unique_id`` it defaults to ``display_name``, else ``file_id`` (see
+        :meth:`upload_file`).
+        """
         return await self._run(
             self._core.add_file(
                 directory_id,
@@ -1069,7 +1078,12 @@ class BatchClient(_ClientBase):
         organization_id: str | None = None,
         project_id: str | None = None,
     ) -> DirectoryFile:
-        """Upload a file (path, bytes or binary file object) into a directory."""
+        """Upload a file (path, bytes or binary file object) into a directory.
+
+        Without ``unique_id`` it defaults to ``external_file_id``, else ``display_name``, else
+        the file's name, else ``sha256:<hex>`` of unnamed content, so that an upload whose
+        response was lost is found again instead of being added twice (``docs/client.md``).
+        """
         return self._run(
             self._core.upload_file(
                 directory_id,
@@ -1094,7 +1108,11 @@ class BatchClient(_ClientBase):
         organization_id: str | None = None,
         project_id: str | None = None,
     ) -> DirectoryFile:
-        """Add an already uploaded file (``file_id``) to a directory."""
+        """Add an already uploaded file (``file_id``) to a directory.
+
+        Without ``unique_id`` it defaults to ``display_name``, else ``file_id`` (see
+        :meth:`upload_file`).
+        """
         return self._run(
             self._core.add_file(
                 directory_id,

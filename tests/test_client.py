@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import uuid
@@ -483,7 +484,9 @@ def test_upload_is_resent_whole_on_retry(
     assert route.call_count == 2
     for call in route.calls:
         fields, content, _ = _form(call.request)
-        assert content == data and fields == {}
+        # Unnamed content: its default unique_id is its hash.
+        assert content == data
+        assert fields == {"unique_id": f"sha256:{hashlib.sha256(data).hexdigest()}"}
 
 
 # ---- construction -----------------------------------------------------------------------

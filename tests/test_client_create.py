@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -298,6 +301,117 @@ def test_upload_with_unique_id_is_reconciled_by_unique_id(
     assert result.id == "dfl-9"
     assert upload.call_count == 1
     assert lookup.calls.last.request.url.params["unique_id"] == "batch-7/a.txt"
+
+
+FILES = "/api/v1/beta/directories/dir-1/files"
+
+
+def directory_file(unique_id: str, written: datetime | None, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": "dfl-9",
+        "directory_id": "dir-1",
+        "display_name": "a.txt",
+        "project_id": "proj-1",
+        "unique_id": unique_id,
+        "updated_at": None if written is None else written.isoformat(),
+        **fields,
+    }
+
+
+def file_listing(*files: dict[str, Any]) -> httpx.Response:
+    return httpx.Response(200, json={"items": list(files), "next_page_token": None})
+
+
+def sent_unique_id(request: httpx.Request) -> str:
+    match = re.search(rb'name="unique_id"\r\n\r\n([^\r]*)\r\n', request.content)
+    assert match is not None
+    return match.group(1).decode()
+
+
+@pytest.mark.parametrize(
+    ("source", "kwargs", "expected"),
+    [
+        ("path", {}, "notes.md"),
+        ("bytes", {"display_name": "a.txt"}, "a.txt"),
+        ("path", {"display_name": "a.txt", "external_file_id": "ext-1"}, "ext-1"),
+        ("bytes", {}, f"sha256:{hashlib.sha256(b'hello').hexdigest()}"),
+    ],
+)
+def test_upload_without_unique_id_gets_a_default_and_is_reconciled_not_resent(
+    client: BatchClient,
+    mock: respx.MockRouter,
+    fake_time: FakeTime,
+    tmp_path: Path,
+    source: str,
+    kwargs: dict[str, Any],
+    expected: str,
+) -> None:
+    path = tmp_path / "notes.md"
+    path.write_bytes(b"hello")
+    upload = mock.post(f"{FILES}/upload").mock(side_effect=[httpx.ReadTimeout("lost")])
+    ours = directory_file(expected, fake_time.utcnow() + timedelta(seconds=1))
+    lookup = mock.get(FILES).mock(return_value=file_listing(ours))
+    result = client.upload_file("dir-1", path if source == "path" else b"hello", **kwargs)
+    assert result.id == "dfl-9"
+    assert upload.call_count == 1  # never re-sent blindly
+    assert sent_unique_id(upload.calls.last.request) == expected
+    assert lookup.calls.last.request.url.params["unique_id"] == expected
+    assert client.stats.adopted == 1
+
+
+def test_an_older_file_sharing_the_unique_id_is_not_adopted(
+    client: BatchClient, mock: respx.MockRouter, fake_time: FakeTime
+) -> None:
+    upload = mock.post(f"{FILES}/upload").mock(
+        side_effect=[
+            httpx.Response(503),
+            httpx.Response(200, json=directory_file("a.txt", None, id="dfl-new")),
+        ]
+    )
+    older = directory_file("a.txt", fake_time.utcnow() - timedelta(hours=1), id="dfl-old")
+    mock.get(FILES).mock(return_value=file_listing(older))
+    result = client.upload_file("dir-1", b"new content", display_name="a.txt")
+    assert result.id == "dfl-new"
+    assert upload.call_count == 2 and client.stats.adopted == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"), [({"display_name": "a.txt"}, "a.txt"), ({}, "fil-7")]
+)
+def test_add_file_without_unique_id_gets_a_default_and_is_reconciled(
+    client: BatchClient,
+    mock: respx.MockRouter,
+    fake_time: FakeTime,
+    kwargs: dict[str, Any],
+    expected: str,
+) -> None:
+    add = mock.post(FILES).mock(side_effect=[httpx.ReadTimeout("lost")])
+    written = fake_time.utcnow() + timedelta(seconds=1)
+    ours = directory_file(expected, written, file_id="fil-7")
+    mock.get(FILES).mock(return_value=file_listing(ours))
+    assert client.add_file("dir-1", "fil-7", **kwargs).id == "dfl-9"
+    assert json.loads(add.calls.last.request.content) == {
+        "file_id": "fil-7",
+        **kwargs,
+        "unique_id": expected,
+    }
+    assert add.call_count == 1
+
+
+def test_add_file_does_not_adopt_another_file_under_its_unique_id(
+    client: BatchClient, mock: respx.MockRouter, fake_time: FakeTime
+) -> None:
+    add = mock.post(FILES).mock(
+        side_effect=[
+            httpx.Response(502),
+            httpx.Response(200, json=directory_file("a.txt", None, file_id="fil-7")),
+        ]
+    )
+    written = fake_time.utcnow() + timedelta(seconds=1)
+    other = directory_file("a.txt", written, id="dfl-other", file_id="fil-other")
+    mock.get(FILES).mock(return_value=file_listing(other))
+    assert client.add_file("dir-1", "fil-7", display_name="a.txt").file_id == "fil-7"
+    assert add.call_count == 2 and client.stats.adopted == 0
 
 
 def test_create_body_is_identical_on_every_attempt(

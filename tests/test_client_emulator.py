@@ -123,6 +123,36 @@ def test_create_refused_before_commit_is_resent_once(
     assert client.stats.adopted == 0
 
 
+@pytest.mark.parametrize("kind", ["commit_then_fail", "commit_then_drop"])
+@pytest.mark.parametrize("named", [True, False])
+def test_lost_upload_response_without_unique_id_is_adopted_not_resent(
+    client: BatchClient, llamacloud_emulator: Emulator, kind: str, named: bool
+) -> None:
+    emu = llamacloud_emulator
+    directory = client.create_directory("inputs")
+    emu.admin.set_faults([FaultRule(route="upload_file", kind=kind, count=1)])
+    uploaded = client.upload_file(directory.id, b"hello", display_name="a.txt" if named else None)
+    files = client.list_directory_files(directory.id).items
+    assert [f.id for f in files] == [uploaded.id]
+    assert emu.admin.request_counts()["upload_file"] == 1  # never re-sent
+    assert client.stats.adopted == 1
+
+
+def test_lost_add_file_response_without_unique_id_is_adopted_not_resent(
+    client: BatchClient, llamacloud_emulator: Emulator
+) -> None:
+    emu = llamacloud_emulator
+    source = client.upload_file(client.create_directory("source").id, b"hello")
+    assert source.file_id is not None
+    target = client.create_directory("target")
+    emu.admin.set_faults([FaultRule(route="add_file", kind="commit_then_drop", count=1)])
+    added = client.add_file(target.id, source.file_id)
+    assert [f.id for f in client.list_directory_files(target.id).items] == [added.id]
+    assert added.file_id == source.file_id
+    assert emu.admin.request_counts()["add_file"] == 1
+    assert client.stats.adopted == 1
+
+
 def test_rate_limited_create_is_retried_without_looking(
     client: BatchClient, llamacloud_emulator: Emulator
 ) -> None:
