@@ -5,7 +5,7 @@ layer's two extra needs: flow parameters that never hold a secret in clear, and 
 ``secret_fields`` of a block that stores a job config.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, get_args
 
 from pydantic import BaseModel, SecretStr
@@ -60,30 +60,37 @@ def masked(value: Any) -> Any:
     return value
 
 
-def find_secrets(value: Any, path: str = "job_config") -> list[str]:
+def find_secrets(
+    value: Any, path: str = "job_config", *, where: Callable[[str], bool] | None = None
+) -> list[str]:
     """Paths of every secret value set in a (nested) config model.
+
+    ``where``, given a secret's clear value, keeps only the secrets it accepts (for example
+    the ones holding the display mask: a config echoed by a server that masks secrets).
 
     Example:
         ```python
         from prefect_llamabatch.flows import find_secrets
-        from prefect_llamabatch.models import BatchParseJobRecordCreate
+        from prefect_llamabatch.models import MASK, BatchParseJobRecordCreate
 
         config = BatchParseJobRecordCreate(parameters={"azure_openai_key": "k", "fast_mode": True})
         assert find_secrets(config) == ["job_config.parameters.azure_openai_key"]
+        assert find_secrets(config, where=lambda clear: MASK in clear) == []
         ```
     """
     found: list[str] = []
     if isinstance(value, SecretStr):
-        found.append(path)
+        if where is None or where(value.get_secret_value()):
+            found.append(path)
     elif isinstance(value, BaseModel):
         for name in value.model_fields_set:
-            found += find_secrets(getattr(value, name), f"{path}.{name}")
+            found += find_secrets(getattr(value, name), f"{path}.{name}", where=where)
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            found += find_secrets(item, f"{path}[{key!r}]")
+            found += find_secrets(item, f"{path}[{key!r}]", where=where)
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            found += find_secrets(item, f"{path}[{i}]")
+            found += find_secrets(item, f"{path}[{i}]", where=where)
     return found
 
 

@@ -40,6 +40,7 @@ from prefect_llamabatch._tracking import cancel_remote_jobs
 from prefect_llamabatch.credentials import LlamaCloudCredentials
 from prefect_llamabatch.jobs import LlamaBatchJob
 from prefect_llamabatch.models import (
+    MASK,
     BatchJobCreate,
     BatchParseJobRecordCreate,
     ClassifierRule,
@@ -719,6 +720,16 @@ def retry_rounds(
                 f"job_config is required: the config of batch job {job_id} could not be found "
                 "(no completed item with processing results to read it from); pass the "
                 "job_config the job was created with"
+            )
+        # A server echoes secrets masked: resubmitting the echo would send the mask as the key.
+        hidden = find_secrets(config, where=lambda clear: MASK in clear)
+        if hidden:
+            raise ValueError(
+                f"the config of batch job {job_id} was echoed with {', '.join(hidden)} masked "
+                f"({MASK}), so it cannot be resubmitted as is (the mask would be sent as the "
+                "secret): save the definition with its secrets in a LlamaBatchJob block and "
+                "retry inside a flow with LlamaBatchJobRun.retry_failed_items(), or pass a "
+                "job_config without secrets"
             )
     rounds: list[RetryRound] = []
     last: BatchRunResult | None = None

@@ -43,3 +43,17 @@ def test_every_round_over_persistent_failures_is_a_new_job(
     assert all(jobs[job_id].total_items == 2 for job_id in round_jobs)
     # One create per job: the flow retry reattached to its rounds without calling the API.
     assert _creates(emu) == 4
+
+
+@pytest.mark.emulator(failure_patterns=["bad-*"])
+def test_a_config_echoed_with_masked_secrets_is_not_resubmitted(
+    emu: Emulator, creds: LlamaCloudCredentials
+) -> None:
+    directory = emu.admin.seed_directory(PERSISTENT, name="secret")
+    config = {"parameters": {"azure_openai_key": "sk-azure-4242", "fast_mode": True}}
+    with creds.get_client() as client:  # secrets are fine in code, never as flow parameters
+        job = client.create_job({"directory_id": directory.id, "job_config": config})
+    state = retry_failed_items(creds, job.id, wait=FAST, return_state=True)
+    with pytest.raises(ValueError, match=r"azure_openai_key masked .*LlamaBatchJob block"):
+        state.result()
+    assert [j.id for j in emu.admin.ground_truth().jobs] == [job.id]  # nothing was resubmitted
