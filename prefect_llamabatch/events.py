@@ -1,5 +1,9 @@
 """Prefect events for remote batch-job state changes: ``llamacloud.batch.<status>``.
 
+One event when the job is created (its first status, normally ``pending``), then one per status
+change seen while waiting or cancelling (a status already announced by this process is not
+announced again).
+
 Each event's resource is the batch job::
 
     {"prefect.resource.id": "llamacloud.batch.<job_id>", "prefect.resource.name": "<job_id>",
@@ -15,6 +19,8 @@ never a job config, a key or a header.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from prefect.events import Event, emit_event
@@ -22,10 +28,47 @@ from prefect.events import Event, emit_event
 from prefect_llamabatch.models import BatchJob
 from prefect_llamabatch.results import JobCounts
 
-__all__ = ["EVENT_PREFIX", "batch_event_name", "batch_resource", "emit_batch_event"]
+__all__ = [
+    "EVENT_PREFIX",
+    "batch_event_name",
+    "batch_resource",
+    "emit_batch_event",
+    "last_emitted_status",
+]
 
 EVENT_PREFIX = "llamacloud.batch"
 _UNSAFE = re.compile(r"[^a-z0-9_]+")
+
+# The status last announced per job in this process (bounded): the wait that follows a create
+# does not announce "pending" a second time, and its first event names the status before it.
+_LAST_STATUS: OrderedDict[str, str] = OrderedDict()
+_LAST_STATUS_SIZE = 4096
+_LAST_STATUS_LOCK = threading.Lock()
+
+
+def last_emitted_status(job_id: str) -> str | None:
+    """The status of the last ``llamacloud.batch.<status>`` event emitted for a job here, if any.
+
+    Example:
+        ```python
+        from prefect_llamabatch.events import emit_batch_event, last_emitted_status
+        from prefect_llamabatch.models import BatchJob
+
+        job = BatchJob(id="bj-7", job_type="parse", project_id="p", status="pending", total_items=1)
+        emit_batch_event(job)
+        assert last_emitted_status("bj-7") == "pending"
+        ```
+    """
+    with _LAST_STATUS_LOCK:
+        return _LAST_STATUS.get(job_id)
+
+
+def _remember(job_id: str, status: str) -> None:
+    with _LAST_STATUS_LOCK:
+        _LAST_STATUS[job_id] = status
+        _LAST_STATUS.move_to_end(job_id)
+        while len(_LAST_STATUS) > _LAST_STATUS_SIZE:
+            _LAST_STATUS.popitem(last=False)
 
 
 def batch_event_name(status: str) -> str:
@@ -93,6 +136,7 @@ def emit_batch_event(
                 "prefect.resource.role": "directory",
             }
         )
+    _remember(job.id, job.status_value)
     return emit_event(
         event=batch_event_name(job.status_value),
         resource=batch_resource(job),
