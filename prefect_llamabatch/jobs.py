@@ -9,6 +9,7 @@ the value) and from async code (returns an awaitable); ``a``-prefixed twins are 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 from prefect._internal.compatibility.async_dispatch import async_dispatch
@@ -124,12 +125,24 @@ class LlamaBatchJobRun(JobRun[BatchRunResult]):
         """Cancel the remote job (a finished job is not an error)."""
         return run_steps(self.block.credentials, self._cancel(reason))
 
+    async def aretry_failed_items(self, max_rounds: int = 3) -> BatchRunResult:
+        """Async :meth:`retry_failed_items`.
+
+        The rounds are the sync flow steps (tasks run one after another); they run in a worker
+        thread, with this context (the flow run) copied, so the event loop stays free.
+        """
+        return await asyncio.to_thread(self._retry_failed_items, max_rounds)
+
+    @async_dispatch(aretry_failed_items)
     def retry_failed_items(self, max_rounds: int = 3) -> BatchRunResult:
         """Resubmit the failed items with the block's config, round after round.
 
-        Call it inside a flow (its steps are tasks). The config is passed in memory, never as a
-        flow parameter, so a config with secrets works here.
+        Call it inside a flow (its steps are tasks); in an async flow, await it. The config is
+        passed in memory, never as a flow parameter, so a config with secrets works here.
         """
+        return self._retry_failed_items(max_rounds)
+
+    def _retry_failed_items(self, max_rounds: int) -> BatchRunResult:
         from prefect.client.schemas.objects import State
 
         from prefect_llamabatch.flows import retry_rounds

@@ -154,3 +154,40 @@ def test_run_retries_failed_items(
 
     result = run()
     assert result.succeeded and len(result.rounds) == 1
+
+
+@pytest.mark.emulator(failure_patterns=[], transient_failure_patterns=["flaky-*"])
+def test_run_retries_failed_items_from_an_async_flow_without_blocking_the_loop(
+    emu: Emulator, creds: LlamaCloudCredentials, prefect: str
+) -> None:
+    directory = emu.admin.seed_directory({"ok.txt": b"ok", "flaky-1.txt": b"once"}, name="d")
+    job_block = _block(
+        creds, directory_id=directory.id, job_config={"parameters": {"gpt4o_api_key": SECRET}}
+    )
+
+    @flow
+    async def run() -> tuple[BatchRunResult, int]:
+        job_run = await job_block.trigger()
+        with pytest.raises(BatchItemsFailed):
+            await job_run.wait_for_completion()
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.005)
+
+        ticker = asyncio.create_task(tick())
+        await asyncio.sleep(0)  # the ticker has started: ticks == 1
+        result = await job_run.retry_failed_items(max_rounds=2)
+        seen = ticks
+        ticker.cancel()
+        return result, seen
+
+    result, ticks = asyncio.run(run())
+    assert result.succeeded and len(result.rounds) == 1
+    assert [r.submitted for r in result.rounds] == [1]
+    assert ticks > 1  # the loop kept running while the rounds were waited on
+    truth = emu.admin.ground_truth()
+    assert truth.job(result.rounds[0].job_id).status == "completed"
