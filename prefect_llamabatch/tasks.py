@@ -233,10 +233,9 @@ def _create_steps(
         if body.directory_id
         else f"{len(body.item_ids or [])} item ids",
     )
-    emit_batch_event(job)  # the first remote state change: the job exists (normally pending)
-
     if flow_run_id is not None:
         yield Call("record", (flow_run_id, job, credentials))
+    emit_batch_event(job)  # the first remote state change: the job exists (normally pending)
     requests = yield from ops.requests_made()
     return CreatedJob(job=job, idempotency_key=key, api_calls=requests)
 
