@@ -52,8 +52,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from prefect_llamabatch._config import API_KEY_ENV_VARS
 from prefect_llamabatch._dispatch import Call, SyncPort, drive
-from prefect_llamabatch._http import API_KEY_ENV_VARS
 from prefect_llamabatch._version import __version__
 from prefect_llamabatch.client import BatchClient
 from prefect_llamabatch.credentials import LlamaCloudCredentials

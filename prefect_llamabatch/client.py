@@ -1,10 +1,10 @@
 """Clients of the LlamaCloud beta batch-processing and directories APIs.
 
 :class:`AsyncBatchClient` and :class:`BatchClient` have the same methods. Both only execute the
-instructions of one sans-IO core (``prefect_llamabatch._http``), which owns request building,
-parsing, error mapping, retries, create reconciliation and pagination; the async client drives it
-with ``httpx.AsyncClient`` (concurrent page fetches as tasks), the sync one with ``httpx.Client``
-(concurrent page fetches in a thread pool).
+instructions of one sans-IO core (``prefect_llamabatch._http`` and the modules it composes),
+which owns request building, parsing, error mapping, retries, create reconciliation and
+pagination; the async client drives it with ``httpx.AsyncClient`` (concurrent page fetches as
+tasks), the sync one with ``httpx.Client`` (concurrent page fetches in a thread pool).
 """
 
 from __future__ import annotations
@@ -20,19 +20,11 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import httpx
 from pydantic import SecretStr
 
-from prefect_llamabatch._http import (
-    EU_BASE_URL,
-    NA_BASE_URL,
-    ClientCore,
-    ClientStats,
-    Emit,
-    FileInput,
-    Gather,
-    Op,
-    Outcome,
-    Send,
-    Sleep,
-)
+from prefect_llamabatch._config import EU_BASE_URL, NA_BASE_URL
+from prefect_llamabatch._http import ClientCore
+from prefect_llamabatch._ops import Emit, Gather, Op, Outcome, Send, Sleep
+from prefect_llamabatch._stats import ClientStats
+from prefect_llamabatch._uploads import FileInput
 from prefect_llamabatch.models import (
     BatchCancelResponse,
     BatchJob,

@@ -8,7 +8,7 @@ from typing import Any
 from prefect.blocks.abstract import CredentialsBlock
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from prefect_llamabatch._http import (
+from prefect_llamabatch._config import (
     BASE_URL_ENV_VAR,
     EU_BASE_URL,
     NA_BASE_URL,

@@ -401,7 +401,7 @@ def run_demo(
         raise ValueError(f"--docs: {folder} has no files")
     if not time_scale >= 0:
         raise ValueError(f"--time-scale: must be >= 0 (got {time_scale})")
-    from prefect_llamabatch._http import API_KEY_ENV_VARS
+    from prefect_llamabatch._config import API_KEY_ENV_VARS
 
     if not emulator and not any(os.environ.get(v) for v in API_KEY_ENV_VARS):
         raise CliError(
