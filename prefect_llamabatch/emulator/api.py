@@ -357,6 +357,9 @@ async def update_directory(request: Request, directory_id: str) -> Response:
     state, tenant = _tenant(request)
     body = await _body(request, DirectoryUpdate, optional=True)
     changes = body.model_dump(exclude_unset=True, include={"name", "description"})
+    # A directory always has a name: an explicit null means "leave it" (description may be cleared).
+    if changes.get("name", "") is None:
+        del changes["name"]
     row = state.store.update_directory(tenant.project_id, directory_id, changes)
     return model_response(directory_model(row))
 

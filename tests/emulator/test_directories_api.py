@@ -50,6 +50,16 @@ def test_create_get_patch_delete_directory(emu: Emulator, api: httpx.Client) -> 
     assert api.delete(f"{DIRS}/{created.id}").status_code == 404
 
 
+def test_patch_with_null_name_keeps_the_name_and_can_clear_the_description(
+    api: httpx.Client,
+) -> None:
+    created = _directory(api, name="keep-me", description="inbox")
+    response = api.patch(f"{DIRS}/{created['id']}", json={"name": None, "description": None})
+    assert response.status_code == 200, response.text
+    assert response.json()["name"] == "keep-me"
+    assert response.json()["description"] is None
+
+
 def test_default_directory_type_is_user_without_expiry(api: httpx.Client) -> None:
     created = _directory(api)
     assert created["type"] == "user" and created["expires_at"] is None
