@@ -250,16 +250,20 @@ class DualTask(Generic[P, R]):
 
     Example:
         ```python
+        import asyncio
+
         from prefect import flow
         from prefect_llamabatch import LlamaCloudCredentials
         from prefect_llamabatch.tasks import get_batch_job  # a DualTask
 
         @flow
         async def status(job_id: str) -> str:
-            credentials = LlamaCloudCredentials.load("BLOCK_NAME")
+            credentials = await LlamaCloudCredentials.load("llamacloud")  # a coroutine here
             current = await get_batch_job(credentials, job_id)  # awaitable in an async flow
             same = get_batch_job.sync(credentials, job_id)  # forced sync variant
             return current.job.status_value + same.job.status_value
+
+        print(asyncio.run(status("bjb-123")))
         ```
     """
 

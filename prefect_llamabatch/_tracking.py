@@ -237,6 +237,8 @@ def cancel_remote_jobs(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any
             credentials = LlamaCloudCredentials.load("llamacloud")
             job = create_batch_job(credentials, {}, directory_id=directory_id)
             wait_for_batch_job(credentials, job.id)
+
+        my_flow("dir-123")
         ```
     """
     if (flow_run.parameters or {}).get("cancel_on_stop", True) is False:

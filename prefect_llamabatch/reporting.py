@@ -523,6 +523,8 @@ def report_failed_items(
                 LlamaCloudCredentials.load("llamacloud"), job_id, export_path="failed.csv"
             )
             return len(report.failed)
+
+        print(triage("bjb-123"))
         ```
     """
     _validate(job_id, page_size, max_concurrency, max_table_rows, export_format)

@@ -310,7 +310,7 @@ class BatchRunError(Exception):
         from prefect_llamabatch.results import BatchItemsFailed, BatchRunError
 
         try:
-            process_directory(LlamaCloudCredentials.load("BLOCK_NAME"), directory_id="dir-1")
+            process_directory(LlamaCloudCredentials.load("llamacloud"), directory_id="dir-1")
         except BatchItemsFailed as exc:
             print([item.item_name for item in exc.result.failed_items])
         except BatchRunError as exc:

@@ -356,6 +356,8 @@ def create_batch_job(
         def submit(directory_id: str) -> str:
             credentials = LlamaCloudCredentials.load("llamacloud")
             return create_batch_job(credentials, {}, directory_id=directory_id).id
+
+        print(submit("dir-123"))
         ```
     """
     body = build_job_request(
@@ -400,6 +402,8 @@ def submit_batch_job(
         def submit(directory_id: str) -> str:
             body = BatchJobCreate(directory_id=directory_id, job_config={})
             return submit_batch_job(LlamaCloudCredentials.load("llamacloud"), body).job.id
+
+        print(submit("dir-123"))
         ```
     """
     return (
@@ -437,6 +441,8 @@ def get_batch_job(
         @flow
         def status(job_id: str) -> float:
             return get_batch_job(LlamaCloudCredentials.load("llamacloud"), job_id).progress_percentage
+
+        print(status("bjb-123"))
         ```
     """
     _require("job_id", job_id)
@@ -467,6 +473,8 @@ def list_batch_jobs(
         def running() -> list[str]:
             jobs = list_batch_jobs(LlamaCloudCredentials.load("llamacloud"), status="running")
             return [job.id for job in jobs]
+
+        print(running())
         ```
     """
     filters: dict[str, Any] = {
@@ -505,6 +513,8 @@ def list_job_items(
         def failed(job_id: str) -> list[str]:
             items = list_job_items(LlamaCloudCredentials.load("llamacloud"), job_id, status="failed")
             return [item.item_name for item in items]
+
+        print(failed("bjb-123"))
         ```
     """
     _require("job_id", job_id)
@@ -540,6 +550,8 @@ def get_item_processing_results(
         def outputs(item_id: str) -> list[str]:
             results = get_item_processing_results(LlamaCloudCredentials.load("llamacloud"), item_id)
             return [r.output_s3_path for r in results.processing_results or []]
+
+        print(outputs("dfl-1"))
         ```
     """
     _require("item_id", item_id)
@@ -725,6 +737,8 @@ def wait_for_batch_job(
 
     Example:
         ```python
+        import asyncio
+
         from prefect import flow
         from prefect_llamabatch import LlamaCloudCredentials
         from prefect_llamabatch.tasks import wait_for_batch_job
@@ -732,9 +746,13 @@ def wait_for_batch_job(
 
         @flow
         async def wait(job_id: str) -> None:
-            credentials = LlamaCloudCredentials.load("llamacloud")
-            result = await wait_for_batch_job(credentials, job_id, WaitSettings(timeout_seconds=3600))
+            credentials = await LlamaCloudCredentials.load("llamacloud")  # a coroutine here
+            settings = WaitSettings(timeout_seconds=3600)
+            # None: failed items are in the result instead of raising BatchItemsFailed.
+            result = await wait_for_batch_job(credentials, job_id, settings, max_failed_fraction=None)
             print(result.summary())
+
+        asyncio.run(wait("bjb-123"))
         ```
     """
     _require("job_id", job_id)
@@ -811,6 +829,8 @@ def cancel_batch_job(
         def stop(job_id: str) -> str:
             response = cancel_batch_job(LlamaCloudCredentials.load("llamacloud"), job_id, "not needed")
             return str(response.status)
+
+        print(stop("bjb-123"))
         ```
     """
     _require("job_id", job_id)
@@ -974,6 +994,8 @@ def upload_directory(
         @flow
         def upload(folder: str) -> str:
             return upload_directory(LlamaCloudCredentials.load("llamacloud"), folder).directory_id
+
+        print(upload("./invoices"))
         ```
     """
     if directory_type not in ("ephemeral", "user"):
