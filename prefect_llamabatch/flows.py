@@ -328,9 +328,13 @@ def process_directory(
 
     Args:
         credentials: LlamaCloud credentials block.
-        directory_id: An existing LlamaCloud directory (exactly one of this and local_path).
-        local_path: A local folder, uploaded to an ephemeral directory first (unchanged files
-            are not uploaded twice).
+        directory_id: An existing LlamaCloud directory (with local_path: the folder is synced
+            into it first).
+        local_path: A local folder, uploaded first: into directory_id, else into the newest
+            directory called directory_name, else into a new ephemeral directory. Files already
+            in the target with the same content are not uploaded again, so give directory_id or
+            directory_name to upload only what changed since the last run; files deleted
+            locally stay in the directory.
         job_config: Parse config (default: ``{}``, LlamaParse's defaults) or classify config,
             as a model or a dict. Must not carry secrets (see the module docs).
         wait: Polling, deadline and outage settings.
@@ -343,7 +347,8 @@ def process_directory(
         export_path: File or folder to write every failed item to (CSV or JSONL).
         page_size: Files per processing cycle (directory mode).
         idempotency_key: Overrides the default (flow run id + job definition).
-        directory_name: Name of the directory created for local_path.
+        directory_name: The directory local_path is synced into, found by name (created
+            on the first run).
         organization_id: Overrides the credentials' organization.
         project_id: Overrides the credentials' project.
 
@@ -364,10 +369,15 @@ def process_directory(
         ```
     """
     credentials = _check_credentials(credentials)
-    if (directory_id is None) == (local_path is None):
+    if directory_id is None and local_path is None:
         raise ValueError(
-            "give exactly one of directory_id (an existing LlamaCloud directory) or local_path "
-            f"(a folder to upload); got {'both' if directory_id is not None else 'neither'}"
+            "give directory_id (an existing LlamaCloud directory), local_path (a folder to "
+            "upload), or both (to sync the folder into that directory); got neither"
+        )
+    if directory_name is not None and (local_path is None or directory_id is not None):
+        raise ValueError(
+            "directory_name names the directory local_path is synced into; give it with "
+            "local_path and without directory_id"
         )
     config = validated_config(job_config)
     settings = _settings(wait)
@@ -384,6 +394,7 @@ def process_directory(
         uploaded = upload_directory.sync(
             credentials,
             local_path,
+            directory_id=directory_id,
             directory_name=directory_name,
             organization_id=organization_id,
             project_id=project_id,

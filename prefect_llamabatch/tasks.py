@@ -64,6 +64,7 @@ from prefect_llamabatch.models import (
     BatchJobStatus,
     BatchParseJobRecordCreate,
     ClassifyJobConfig,
+    Directory,
     DirectoryFile,
     ItemProcessingResults,
     JobItem,
@@ -947,6 +948,16 @@ def _upload_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> st
     return "llamabatch-upload-" + hashlib.sha256(data.encode()).hexdigest()[:48]
 
 
+def _directory_named(name: str, tenant: dict[str, Any]) -> Steps[str | None]:
+    """The id of the newest live directory called ``name``, if there is one."""
+    found: list[Directory] = yield from ops.call("collect", "iter_directories", name=name, **tenant)
+    live = [d for d in found if d.name == name and d.deleted_at is None]
+    if not live:
+        return None
+    # Names are not unique on LlamaCloud: the newest one is the one a previous run created.
+    return max(live, key=lambda d: (d.created_at is not None, d.created_at or 0, d.id)).id
+
+
 @dual_task(
     name="upload-directory",
     task_run_name="upload-directory/{local_path}",
@@ -967,16 +978,20 @@ def upload_directory(
     """Upload a local folder into a LlamaCloud directory; unchanged files are not uploaded again.
 
     Each file's ``unique_id`` is its path relative to the folder and its metadata carries its
-    SHA-256. The directory's files are listed first; a file with the same unique id and hash is
-    skipped, a changed one replaces its entry. Without ``directory_id`` a new directory is
-    created (``ephemeral`` by default: LlamaCloud cleans it up after it expires). A retried flow
-    run reuses the directory of its first attempt while the folder is unchanged.
+    SHA-256. The files of the target directory are listed first; a file with the same unique id
+    and hash is skipped, a changed one replaces its entry. The target is ``directory_id``, else
+    the newest directory called ``directory_name`` (so running again with the same name uploads
+    only what changed), else a new directory (``ephemeral`` by default: LlamaCloud cleans it up
+    after it expires). Files deleted locally are left in the directory (a job over it processes
+    them too). A retried flow run reuses the directory of its first attempt while the folder is
+    unchanged.
 
     Args:
         credentials: LlamaCloud credentials block.
         local_path: The folder. Hidden files and folders (``.name``) are left out.
-        directory_id: Upload into this existing directory instead of creating one.
-        directory_name: Name of the directory to create (default: the folder's name).
+        directory_id: Upload into this existing directory.
+        directory_name: Without ``directory_id``: upload into the newest directory of this name,
+            or create it. Without either, a new directory named after the folder is created.
         directory_type: ``ephemeral`` or ``user``, for a created directory.
         max_concurrency: Uploads in flight at once (LlamaCloud rate-limits uploads per project).
         organization_id: Overrides the credentials' organization.
@@ -1005,6 +1020,8 @@ def upload_directory(
     files = local_files(local_path)
     tenant = _tenant(organization_id, project_id)
     existing: dict[str, DirectoryFile] = {}
+    if directory_id is None and directory_name is not None:
+        directory_id = yield from _directory_named(directory_name, tenant)
     if directory_id is None:
         name = directory_name or Path(local_path).expanduser().resolve().name or "documents"
         directory = yield from ops.create_directory(name, type=directory_type, **tenant)

@@ -107,7 +107,10 @@ def test_clean_run_completes(creds: LlamaCloudCredentials, emu: Emulator) -> Non
     ("kwargs", "needle"),
     [
         ({}, "neither"),
-        ({"directory_id": "dir-1", "local_path": "."}, "both"),
+        (
+            {"directory_id": "dir-1", "local_path": ".", "directory_name": "d"},
+            "without directory_id",
+        ),
         ({"local_path": "/does/not/exist"}, "does not exist"),
         ({"directory_id": "dir-1", "job_config": {"parameters": {"fast_mod": True}}}, "fast_mode"),
         ({"directory_id": "dir-1", "max_failed_fraction": 2.0}, "max_failed_fraction"),

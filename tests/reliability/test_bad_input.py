@@ -379,7 +379,7 @@ TASK_CASES = [
         "task-wait-misspelt-setting",
         _task("wait_for_batch_job", "bjb-1", {"timeout": 60}),
         "timeout",
-        "Extra inputs are not permitted",
+        "did you mean 'timeout_seconds'",
         prefect=True,
     ),
     Case(
@@ -440,13 +440,18 @@ FLOW_CASES = [
         "flow-neither-directory-nor-folder",
         _flow("process_directory"),
         "directory_id",
-        "give exactly one of directory_id",
+        "or both (to sync the folder into that directory)",
     ),
     Case(
-        "flow-both-directory-and-folder",
-        _flow("process_directory", directory_id="dir-1", local_path=lambda tmp: str(tmp)),
-        "local_path",
-        "got both",
+        "flow-directory-name-with-directory-id",
+        _flow(
+            "process_directory",
+            directory_id="dir-1",
+            local_path=lambda tmp: str(tmp),
+            directory_name="docs",
+        ),
+        "directory_name",
+        "without directory_id",
     ),
     Case(
         "flow-missing-folder",
@@ -474,9 +479,9 @@ FLOW_CASES = [
     ),
     Case(
         "flow-misspelt-wait-setting",
-        _flow("process_directory", directory_id="dir-1", wait={"timout": 60}),
-        "timout",
-        "Extra inputs are not permitted",
+        _flow("process_directory", directory_id="dir-1", wait={"poll_intervall": 60}),
+        "poll_intervall",
+        "did you mean 'poll_interval'",
     ),
     Case(
         "flow-zero-page-size",
