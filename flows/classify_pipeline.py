@@ -11,7 +11,8 @@ Example:
     ```
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: a served run gets the flow function pickled by
+# value, and string annotations of names used nowhere else (WaitSettings) would not resolve.
 
 from typing import cast
 
@@ -21,12 +22,20 @@ from prefect_llamabatch import (
     BatchRunResult,
     LlamaCloudCredentials,
     WaitSettings,
+    cancel_remote_jobs,
     classify_directory,
 )
 from prefect_llamabatch.models import ClassifyMode
 
 
-@flow(name="classify-pipeline", flow_run_name="classify-pipeline/{directory_id}")
+# The runner of a deployment runs only this flow's hooks: they cancel its subflows' jobs too.
+@flow(
+    name="classify-pipeline",
+    flow_run_name="classify-pipeline/{directory_id}",
+    on_cancellation=[cancel_remote_jobs],
+    on_crashed=[cancel_remote_jobs],
+    on_failure=[cancel_remote_jobs],
+)
 def classify_pipeline(
     credentials_block: str,
     directory_id: str,

@@ -16,7 +16,8 @@ Example:
     ```
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: a served run gets the flow function pickled by
+# value, and string annotations of names used nowhere else (WaitSettings) would not resolve.
 
 from typing import Any, cast
 

@@ -13,7 +13,8 @@ Example:
     ```
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: a served run gets the flow function pickled by
+# value, and string annotations of names used nowhere else (WaitSettings) would not resolve.
 
 from typing import cast
 
@@ -25,13 +26,21 @@ from prefect_llamabatch import (
     BatchRunResult,
     LlamaCloudCredentials,
     WaitSettings,
+    cancel_remote_jobs,
     process_directory,
     retry_failed_items,
 )
 from prefect_llamabatch.models import BatchParseJobRecordCreate
 
 
-@flow(name="nightly-directory-parse", flow_run_name="nightly-parse/{directory_id}")
+# The runner of a deployment runs only this flow's hooks: they cancel its subflows' jobs too.
+@flow(
+    name="nightly-directory-parse",
+    flow_run_name="nightly-parse/{directory_id}",
+    on_cancellation=[cancel_remote_jobs],
+    on_crashed=[cancel_remote_jobs],
+    on_failure=[cancel_remote_jobs],
+)
 def nightly_directory_parse(
     credentials_block: str,
     directory_id: str,

@@ -13,7 +13,8 @@ Example:
     ```
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: a served run gets the flow function pickled by
+# value, and string annotations of names used nowhere else (WaitSettings) would not resolve.
 
 from typing import cast
 
@@ -23,11 +24,19 @@ from prefect_llamabatch import (
     BatchRunResult,
     LlamaCloudCredentials,
     WaitSettings,
+    cancel_remote_jobs,
     retry_failed_items,
 )
 
 
-@flow(name="retry-failed", flow_run_name="retry-failed/{job_id}")
+# The runner of a deployment runs only this flow's hooks: they cancel its subflows' jobs too.
+@flow(
+    name="retry-failed",
+    flow_run_name="retry-failed/{job_id}",
+    on_cancellation=[cancel_remote_jobs],
+    on_crashed=[cancel_remote_jobs],
+    on_failure=[cancel_remote_jobs],
+)
 def retry_failed(
     credentials_block: str,
     job_id: str,

@@ -21,6 +21,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
+from uuid import UUID
 
 from prefect.client.orchestration import get_client
 from prefect.logging.loggers import get_logger
@@ -37,6 +38,7 @@ __all__ = ["TrackedJob", "cancel_remote_jobs", "forget_job", "record_job", "trac
 
 PREFIX = "llamabatch-job-"
 TAG = "llamabatch"
+_PAGE = 200
 _lock = threading.Lock()
 _local: dict[str, dict[str, LlamaCloudCredentials]] = {}
 log = get_logger("prefect_llamabatch.cancellation")
@@ -244,4 +246,47 @@ def cancel_remote_jobs(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any
     if (flow_run.parameters or {}).get("cancel_on_stop", True) is False:
         return
     reason = f"Prefect flow run {flow_run.name!r} stopped ({state.name})"
-    cancel_tracked_jobs(str(flow_run.id), reason)
+    for run_id in stopped_runs(str(flow_run.id)):
+        cancel_tracked_jobs(run_id, reason)
+
+
+def stopped_runs(flow_run_id: str, logger: logging.Logger | Any = None) -> list[str]:
+    """A stopping flow run and its subflow runs (any depth) whose jobs its stop cancels.
+
+    Jobs are recorded under the (sub)flow run that created them, but a runner that cancels a
+    deployment's run, or sees its process die, runs only the top-level flow's hooks. Subflow
+    runs with ``cancel_on_stop=False`` (and theirs) are left out. Errors are logged: the run
+    itself is always returned.
+    """
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    runs = [flow_run_id]
+    parents = [UUID(flow_run_id)]
+    try:
+        with get_client(sync_client=True) as client:
+            while parents:
+                children: list[UUID] = []
+                offset = 0
+                while True:  # paged: a run may have many subflow runs
+                    page = client.read_flow_runs(
+                        flow_run_filter=FlowRunFilter(
+                            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=parents)
+                        ),
+                        offset=offset,
+                        limit=_PAGE,
+                    )
+                    offset += len(page)
+                    children += [
+                        run.id
+                        for run in page
+                        if (run.parameters or {}).get("cancel_on_stop", True) is not False
+                    ]
+                    if len(page) < _PAGE:
+                        break
+                runs += [str(child) for child in children]
+                parents = children
+    except Exception as exc:
+        (logger or log).error(
+            "Could not read the subflow runs of flow run %s: %s", flow_run_id, exc
+        )
+    return runs

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from prefect.client.orchestration import get_client
@@ -19,11 +20,12 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 from prefect.states import Cancelling
 
-from prefect_llamabatch._tracking import tracked_jobs
+from prefect_llamabatch._tracking import stopped_runs, tracked_jobs
 from prefect_llamabatch.credentials import LlamaCloudCredentials
 from prefect_llamabatch.emulator import Emulator, JobTruth
 from prefect_llamabatch.flows import process_directory
 from tests.prefect.conftest import FAST
+from tests.reliability.test_stops import descendants
 
 pytestmark = [pytest.mark.usefixtures("prefect"), pytest.mark.emulator(start_frozen=True)]
 
@@ -183,3 +185,73 @@ def test_cancelling_a_served_flow_run_cancels_the_remote_job(
 
     eventually(final, timeout=60, what="the flow run to end Cancelled")
     assert tracked_jobs(str(flow_run.id)) == []
+
+
+def test_sigkill_of_a_served_entrypoint_cancels_its_subflows_job(
+    emu: Emulator, docs_dir: str, prefect: str, tmp_path: Path, child: list[subprocess.Popen[bytes]]
+) -> None:
+    # flows/nightly_parse.py runs process_directory as a subflow: the job is recorded under the
+    # subflow run. After a SIGKILL nothing runs in the flow's process; the runner marks the run
+    # Crashed and runs only the top-level flow's hooks, with the top-level run id.
+    block_name = f"emu-{uuid.uuid4().hex[:8]}"
+    LlamaCloudCredentials(api_key=emu.api_key, base_url=emu.base_url).save(block_name)
+    deployment = f"nightly-{uuid.uuid4().hex[:6]}"
+    script = tmp_path / "serve_nightly.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            from flows.nightly_parse import nightly_directory_parse
+
+            if __name__ == "__main__":
+                nightly_directory_parse.serve(
+                    name={deployment!r}, limit=1, print_starting_message=False
+                )
+            """
+        )
+    )
+    runner = subprocess.Popen([sys.executable, str(script)], env=child_env(prefect), cwd=REPO)
+    child.append(runner)
+    name = f"nightly-directory-parse/{deployment}"
+
+    def deployed() -> bool:
+        with get_client(sync_client=True) as client:
+            try:
+                client.read_deployment_by_name(name)
+            except Exception:
+                return False
+            return True
+
+    eventually(deployed, what="the deployment to be served")
+    flow_run: FlowRun = run_deployment(  # type: ignore[assignment]
+        name,
+        parameters={
+            "credentials_block": block_name,
+            "directory_id": docs_dir,
+            "wait": FAST.model_dump(),
+        },
+        timeout=0,
+    )
+    eventually(lambda: only_job(emu), what="the served run to create its job")
+    runs = cast(
+        list[str],
+        eventually(
+            lambda: [r for r in stopped_runs(str(flow_run.id)) if tracked_jobs(r)],
+            what="the subflow's job to be recorded",
+        ),
+    )
+    assert str(flow_run.id) not in runs  # recorded under the subflow run only
+    for pid in cast(
+        list[int], eventually(lambda: descendants(runner.pid), what="the flow process")
+    ):
+        os.kill(pid, signal.SIGKILL)
+    job = eventually(lambda: cancelled(emu), timeout=60, what="the remote job to be cancelled")
+    assert "stopped (Crashed)" in (job.cancel_reason or "")  # type: ignore[attr-defined]
+
+    def crashed() -> bool:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(flow_run.id).state
+        return bool(state and state.is_crashed())
+
+    eventually(crashed, timeout=60, what="the flow run to end Crashed")
+    assert all(tracked_jobs(r) == [] for r in runs)
+    assert runner.poll() is None  # the runner survived
