@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prefect import flow, unmapped
@@ -208,68 +210,92 @@ def test_bad_input_fails_before_any_http_call(
     assert emu.admin.request_log() == []
 
 
+def _wait_in_flow(
+    kind: str,
+    creds: LlamaCloudCredentials,
+    docs_dir: str,
+    settings: WaitSettings,
+    before_wait: Callable[[], object] = lambda: None,
+    **options: Any,
+) -> BatchRunResult:
+    """Create a job and wait for it in a sync or an async flow."""
+
+    @flow
+    def sync_flow() -> BatchRunResult:
+        job = create_batch_job(creds, {}, directory_id=docs_dir)
+        before_wait()
+        return wait_for_batch_job(creds, job.id, settings, **options)
+
+    @flow
+    async def async_flow() -> BatchRunResult:
+        job = await create_batch_job(creds, {}, directory_id=docs_dir)
+        before_wait()
+        return await wait_for_batch_job(creds, job.id, settings, **options)
+
+    return sync_flow() if kind == "sync" else asyncio.run(async_flow())
+
+
+KINDS = pytest.mark.parametrize("kind", ["sync", "async"])
+
+
+@KINDS
+def test_progress_artifact_follows_the_job(
+    creds: LlamaCloudCredentials, docs_dir: str, kind: str
+) -> None:
+    result = _wait_in_flow(kind, creds, docs_dir, FAST, max_failed_fraction=None)
+    assert _artifact_data(progress_artifact_key(result.job_id)) == [100.0]
+
+
+@KINDS
 @pytest.mark.emulator(start_frozen=True)
 def test_timeout_cancels_the_remote_job(
-    emu: Emulator, creds: LlamaCloudCredentials, docs_dir: str
+    emu: Emulator, creds: LlamaCloudCredentials, docs_dir: str, kind: str
 ) -> None:
-    @flow
-    def parse() -> None:
-        job = create_batch_job(creds, {}, directory_id=docs_dir)
-        wait_for_batch_job(creds, job.id, FAST.model_copy(update={"timeout_seconds": 0.3}))
-
     with pytest.raises(BatchJobTimeout) as info:
-        parse()
+        _wait_in_flow(kind, creds, docs_dir, FAST.model_copy(update={"timeout_seconds": 0.3}))
     assert info.value.remote_cancelled
     job = emu.admin.ground_truth().job(str(info.value.job_id))
     assert job.status == "cancelled"
     assert "timed out" in (job.cancel_reason or "")
 
 
+@KINDS
 @pytest.mark.emulator(start_frozen=True)
 def test_timeout_can_leave_the_job_running(
-    emu: Emulator, creds: LlamaCloudCredentials, docs_dir: str
+    emu: Emulator, creds: LlamaCloudCredentials, docs_dir: str, kind: str
 ) -> None:
-    @flow
-    def parse() -> None:
-        job = create_batch_job(creds, {}, directory_id=docs_dir)
-        settings = FAST.model_copy(update={"timeout_seconds": 0.2, "cancel_on_timeout": False})
-        wait_for_batch_job(creds, job.id, settings)
-
+    settings = FAST.model_copy(update={"timeout_seconds": 0.2, "cancel_on_timeout": False})
     with pytest.raises(BatchJobTimeout) as info:
-        parse()
+        _wait_in_flow(kind, creds, docs_dir, settings)
     assert not info.value.remote_cancelled
     assert emu.admin.ground_truth().job(str(info.value.job_id)).status != "cancelled"
 
 
+@KINDS
 @pytest.mark.emulator(start_frozen=True)
 def test_outage_while_waiting_is_ridden_out(
-    emu: Emulator, creds: LlamaCloudCredentials, docs_dir: str
+    emu: Emulator, creds: LlamaCloudCredentials, docs_dir: str, kind: str
 ) -> None:
-    @flow
-    def parse() -> BatchRunResult:
-        job = create_batch_job(creds, {}, directory_id=docs_dir)
+    def outage_then_resume() -> None:
         emu.admin.outage(0.8)
         emu.admin.resume()
-        return wait_for_batch_job(creds, job.id, FAST, max_failed_fraction=None)
 
-    result = parse()
+    result = _wait_in_flow(
+        kind, creds, docs_dir, FAST, before_wait=outage_then_resume, max_failed_fraction=None
+    )
     assert result.status == "completed"
     log = emu.admin.request_log()
     assert any(r.status == 503 and r.route == "get_job" for r in log)
 
 
+@KINDS
 @pytest.mark.emulator(start_frozen=True)
 def test_outage_beyond_the_budget_fails_clearly(
-    emu: Emulator, creds: LlamaCloudCredentials, docs_dir: str
+    emu: Emulator, creds: LlamaCloudCredentials, docs_dir: str, kind: str
 ) -> None:
-    @flow
-    def parse() -> None:
-        job = create_batch_job(creds, {}, directory_id=docs_dir)
-        emu.admin.outage(None)
-        wait_for_batch_job(creds, job.id, FAST.model_copy(update={"outage_budget_seconds": 0.5}))
-
+    settings = FAST.model_copy(update={"outage_budget_seconds": 0.5})
     with pytest.raises(BatchApiUnavailable) as info:
-        parse()
+        _wait_in_flow(kind, creds, docs_dir, settings, before_wait=lambda: emu.admin.outage(None))
     emu.admin.end_outage()
     message = str(info.value)
     assert emu.base_url in message and str(info.value.job_id) in message
