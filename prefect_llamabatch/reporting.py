@@ -487,9 +487,11 @@ def report_failed_items(
     status, verdict, most common errors, skip reasons, timing), optionally a CSV/JSONL file of
     every failed item, and returns the full lists.
 
-    Its fan-out tasks run under the flow's task runner: the thread pool by default, or Dask for
-    larger jobs (``pip install 'prefect-llamabatch[dask]'``, then
-    ``report_failed_items.with_options(task_runner=DaskTaskRunner())``).
+    Its fan-out tasks run under the flow's task runner: the thread pool by default (tested with
+    other worker counts too), or Dask for larger jobs: ``pip install 'prefect-llamabatch[dask]'``
+    (``prefect-dask``), then ``report_failed_items.with_options(task_runner=DaskTaskRunner())``
+    (second example). The report is the same under any runner: the chunks are reassembled in
+    order.
 
     Args:
         credentials: LlamaCloud credentials block.
@@ -525,6 +527,24 @@ def report_failed_items(
             return len(report.failed)
 
         print(triage("bjb-123"))
+        ```
+
+        The same report under another task runner (Dask when the ``dask`` extra is installed):
+        ```python
+        from prefect.task_runners import ThreadPoolTaskRunner
+        from prefect_llamabatch import LlamaCloudCredentials
+        from prefect_llamabatch.reporting import report_failed_items
+
+        try:
+            from prefect_dask import DaskTaskRunner  # pip install 'prefect-llamabatch[dask]'
+
+            runner = DaskTaskRunner(cluster_kwargs={"n_workers": 2})
+        except ImportError:
+            runner = ThreadPoolTaskRunner(max_workers=2)
+        report = report_failed_items.with_options(task_runner=runner)(
+            LlamaCloudCredentials.load("llamacloud"), "bjb-123"
+        )
+        print(len(report.failed), "failed")
         ```
     """
     _validate(job_id, page_size, max_concurrency, max_table_rows, export_format)

@@ -161,3 +161,41 @@ def test_report_fans_out_over_pages_not_items(
     assert "540 more" in (table.description or "")
     exported = Path(report.export_path or "")
     assert sum(1 for _ in exported.open()) == 641  # header + every failed item
+
+
+@pytest.mark.emulator(time_scale=0.0005, concurrency=32, failure_patterns=["f-*"])
+def test_report_is_the_same_under_another_task_runner(
+    emu: Emulator, creds: LlamaCloudCredentials, prefect: str, tmp_path: Path
+) -> None:
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    files = {f"f-{i:03d}.txt": b"x" for i in range(120)}
+    files["ok.txt"] = b"fine"
+    directory = emu.admin.seed_directory(files, name="runners")
+    with creds.get_client() as client:
+        job = client.create_job({"directory_id": directory.id, "job_config": {}})
+    emu.admin.wait_for_job(job.id, timeout=60)
+    options = {"page_size": 10, "max_concurrency": 4, "include_results": True, "artifacts": False}
+
+    default = report_failed_items(
+        creds, job.id, export_path=str(tmp_path / "default.csv"), **options
+    )
+    two_workers = report_failed_items.with_options(task_runner=ThreadPoolTaskRunner(max_workers=2))(
+        creds, job.id, export_path=str(tmp_path / "two.csv"), return_state=True, **options
+    )
+    other: FailedItemsReport = two_workers.result()
+
+    expected = [
+        i.item_id for i in emu.admin.ground_truth().job(job.id).items if i.status == "failed"
+    ]
+    assert [f.item_id for f in default.failed] == [f.item_id for f in other.failed] == expected
+    assert all(f.processing_results is not None for f in other.failed)
+    assert (tmp_path / "default.csv").read_text() == (tmp_path / "two.csv").read_text()
+    with get_client(sync_client=True) as client:
+        task_runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id={"any_": [two_workers.state_details.flow_run_id]})
+        )
+    names = [t.name.split("/")[0] for t in task_runs]
+    # 4 chunks of each kind on a pool of 2 workers: they queued, and every one ran.
+    assert names.count("list-items-chunk") == 4 and names.count("get-results-chunk") == 4
+    assert all(t.state_type is not None and t.state_type.value == "COMPLETED" for t in task_runs)
