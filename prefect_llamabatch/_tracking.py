@@ -27,10 +27,13 @@ from prefect.client.orchestration import get_client
 from prefect.logging.loggers import get_logger
 from prefect.variables import Variable
 
+from prefect_llamabatch.errors import APIConnectionError, RateLimitError, ServerError
+
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun, State
     from prefect.flows import Flow
 
+    from prefect_llamabatch.client import BatchClient
     from prefect_llamabatch.credentials import LlamaCloudCredentials
     from prefect_llamabatch.models import BatchJob
 
@@ -39,6 +42,8 @@ __all__ = ["TrackedJob", "cancel_remote_jobs", "forget_job", "record_job", "trac
 PREFIX = "llamabatch-job-"
 TAG = "llamabatch"
 _PAGE = 200
+HOOK_RETRY_DEADLINE = 15.0
+"""Seconds a stop hook keeps retrying a cancel (the credentials' own deadline is 300 s)."""
 _lock = threading.Lock()
 _local: dict[str, dict[str, LlamaCloudCredentials]] = {}
 log = get_logger("prefect_llamabatch.cancellation")
@@ -199,7 +204,7 @@ def cancel_tracked_jobs(
     for job in jobs:
         try:
             credentials = _credentials_for(job)
-            with credentials.get_client() as client:
+            with hook_client(credentials) as client:
                 response = client.cancel_job(
                     job.job_id,
                     reason,
@@ -214,9 +219,35 @@ def cancel_tracked_jobs(
             )
             cancelled.append(job.job_id)
             forget_job(flow_run_id, job.job_id)
+        except (APIConnectionError, ServerError, RateLimitError) as exc:
+            # Kept recorded: a later stop of the run may still reach the API.
+            logger.error(
+                "Could not reach the LlamaCloud API to cancel batch job %s within %gs (%s): the "
+                "job may still be running; cancel it with `llamabatch cancel %s`",
+                job.job_id,
+                HOOK_RETRY_DEADLINE,
+                exc,
+                job.job_id,
+            )
         except Exception as exc:
-            logger.error("Could not cancel LlamaCloud batch job %s: %s", job.job_id, exc)
+            logger.error(
+                "Could not cancel LlamaCloud batch job %s (%s): the job may still be running; "
+                "cancel it with `llamabatch cancel %s`",
+                job.job_id,
+                exc,
+                job.job_id,
+            )
     return cancelled
+
+
+def hook_client(credentials: LlamaCloudCredentials) -> BatchClient:
+    """The client of a stop hook: the credentials' settings, retries capped at
+    :data:`HOOK_RETRY_DEADLINE` (a stopping run must not hang on an API that is down)."""
+    deadline = min(credentials.retry_deadline or HOOK_RETRY_DEADLINE, HOOK_RETRY_DEADLINE)
+    capped = credentials.model_copy(
+        update={"retry_deadline": deadline, "timeout": min(credentials.timeout, deadline)}
+    )
+    return capped.get_client()
 
 
 def cancel_remote_jobs(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
