@@ -56,6 +56,7 @@ from prefect_llamabatch.results import (
     BatchRunResult,
     JobCounts,
     RetryRound,
+    check_max_failed_fraction,
     check_outcome,
     verdict,
 )
@@ -161,14 +162,6 @@ def validated_config(
     if not allow_secrets:
         _refuse_secrets(config)
     return config
-
-
-def _check_fraction(max_failed_fraction: float | None) -> None:
-    if max_failed_fraction is not None and not 0.0 <= max_failed_fraction <= 1.0:
-        raise ValueError(
-            f"max_failed_fraction must be between 0 and 1 (got {max_failed_fraction!r}); "
-            "None accepts any number of failed items"
-        )
 
 
 def _settings(wait: WaitSettings | Mapping[str, Any] | None) -> WaitSettings:
@@ -381,7 +374,7 @@ def process_directory(
         )
     config = validated_config(job_config)
     settings = _settings(wait)
-    _check_fraction(max_failed_fraction)
+    check_max_failed_fraction(max_failed_fraction)
     if local_path is not None:
         local_files(local_path)  # exists, is a folder, has files
     # Validates page_size and the rest of the body before anything is uploaded.
@@ -465,7 +458,7 @@ def process_items(
     credentials = _check_credentials(credentials)
     config = validated_config(job_config)
     settings = _settings(wait)
-    _check_fraction(max_failed_fraction)
+    check_max_failed_fraction(max_failed_fraction)
     body = BatchJobCreate(item_ids=item_ids, job_config=config)
     return cast(
         BatchRunResult,
@@ -550,7 +543,7 @@ def classify_directory(
         }
     )
     settings = _settings(wait)
-    _check_fraction(max_failed_fraction)
+    check_max_failed_fraction(max_failed_fraction)
     body = BatchJobCreate(directory_id=directory_id, job_config=config)
     return cast(
         BatchRunResult,
@@ -652,7 +645,7 @@ def retry_failed_items(
     if max_rounds < 1:
         raise ValueError(f"max_rounds must be >= 1 (got {max_rounds})")
     settings = _settings(wait)
-    _check_fraction(max_failed_fraction)
+    check_max_failed_fraction(max_failed_fraction)
     given = validated_config(job_config) if job_config is not None else None
     return cast(
         BatchRunResult,

@@ -37,6 +37,7 @@ __all__ = [
     "JobCounts",
     "RetryRound",
     "SkippedItem",
+    "check_max_failed_fraction",
     "check_outcome",
     "top_errors",
     "verdict",
@@ -437,6 +438,26 @@ class BatchApiUnavailable(BatchRunError):
         self.last_error = last_error
 
 
+def check_max_failed_fraction(max_failed_fraction: float | None) -> None:
+    """Refuse a ``max_failed_fraction`` outside 0..1 (``None`` accepts any failures).
+
+    Example:
+        ```python
+        import pytest
+        from prefect_llamabatch.results import check_max_failed_fraction
+
+        check_max_failed_fraction(0.1)
+        with pytest.raises(ValueError, match="between 0 and 1"):
+            check_max_failed_fraction(5)
+        ```
+    """
+    if max_failed_fraction is not None and not 0.0 <= max_failed_fraction <= 1.0:
+        raise ValueError(
+            f"max_failed_fraction must be between 0 and 1 (got {max_failed_fraction!r}); "
+            "None accepts any number of failed items"
+        )
+
+
 def verdict(
     status: str,
     counts: JobCounts,
@@ -513,11 +534,7 @@ def check_outcome(
         assert ok.accepted_failures
         ```
     """
-    if max_failed_fraction is not None and not 0.0 <= max_failed_fraction <= 1.0:
-        raise ValueError(
-            f"max_failed_fraction must be between 0 and 1 (got {max_failed_fraction!r}); "
-            "use None to accept any number of failed items"
-        )
+    check_max_failed_fraction(max_failed_fraction)
     judged = result.model_copy(update={"max_failed_fraction": max_failed_fraction})
     if judged.status == JobStatus.FAILED.value:
         raise BatchJobFailed(judged)

@@ -76,6 +76,7 @@ from prefect_llamabatch.results import (
     BatchRunResult,
     FailedItem,
     SkippedItem,
+    check_max_failed_fraction,
     check_outcome,
 )
 from prefect_llamabatch.waiting import POLL_RETRY_DEADLINE, Logger, WaitSettings, wait_steps
@@ -677,26 +678,6 @@ def _wait_task(**task_options: Any) -> Callable[[Callable[P, Steps[R]]], DualTas
         return DualTask(sync_task, async_task)
 
     return decorate
-
-
-def check_max_failed_fraction(max_failed_fraction: float | None) -> None:
-    """Refuse a ``max_failed_fraction`` outside 0..1 (``None`` accepts any failures).
-
-    Example:
-        ```python
-        import pytest
-        from prefect_llamabatch.tasks import check_max_failed_fraction
-
-        check_max_failed_fraction(0.1)
-        with pytest.raises(ValueError, match="between 0 and 1"):
-            check_max_failed_fraction(5)
-        ```
-    """
-    if max_failed_fraction is not None and not 0.0 <= max_failed_fraction <= 1.0:
-        raise ValueError(
-            f"max_failed_fraction must be between 0 and 1 (got {max_failed_fraction!r}); "
-            "None accepts any number of failed items"
-        )
 
 
 @_wait_task(
