@@ -324,23 +324,29 @@ def _credentials_of(signature: inspect.Signature, args: Any, kwargs: Any) -> Lla
     return credentials
 
 
-def dual_task(**task_options: Any) -> Callable[[Callable[P, Steps[R]]], DualTask[P, R]]:
+def dual_task(
+    credentials_for: Callable[[LlamaCloudCredentials], LlamaCloudCredentials] | None = None,
+    **task_options: Any,
+) -> Callable[[Callable[P, Steps[R]]], DualTask[P, R]]:
     """Decorator: a steps function (first parameter ``credentials``) → a :class:`DualTask`.
 
-    ``task_options`` go to ``prefect.task`` for both variants (name, cache policy, run name …).
+    ``task_options`` go to ``prefect.task`` for both variants (name, cache policy, run name …);
+    ``credentials_for`` may adjust the credentials the client is built from (e.g. the wait's
+    shorter retry deadline).
     """
+    adjust = credentials_for or (lambda credentials: credentials)
 
     def decorate(steps_fn: Callable[P, Steps[R]]) -> DualTask[P, R]:
         signature = inspect.signature(steps_fn)
 
         @functools.wraps(steps_fn)
         def sync_impl(*args: P.args, **kwargs: P.kwargs) -> R:
-            credentials = _credentials_of(signature, args, kwargs)
+            credentials = adjust(_credentials_of(signature, args, kwargs))
             return run_steps(credentials, steps_fn(*args, **kwargs))
 
         @functools.wraps(steps_fn)
         async def async_impl(*args: P.args, **kwargs: P.kwargs) -> R:
-            credentials = _credentials_of(signature, args, kwargs)
+            credentials = adjust(_credentials_of(signature, args, kwargs))
             return await arun_steps(credentials, steps_fn(*args, **kwargs))
 
         # functools.wraps sets __wrapped__ to the generator function; Prefect must see plain

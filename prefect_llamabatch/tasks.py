@@ -27,34 +27,26 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import inspect
 import json
 import os
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, Union, cast
 from uuid import uuid4
 
 from prefect.cache_policies import NO_CACHE
 from prefect.logging.loggers import get_logger, get_run_logger
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.runtime import task_run as runtime_task_run
-from prefect.tasks import Task
 from pydantic import BaseModel, ConfigDict, Field
-from typing_extensions import ParamSpec
 
 from prefect_llamabatch import _dispatch as ops
 from prefect_llamabatch._dispatch import (
     Call,
-    DualTask,
     Steps,
-    _credentials_of,
-    arun_steps,
     dual_task,
-    run_steps,
 )
 from prefect_llamabatch.events import emit_batch_event, last_emitted_status
 from prefect_llamabatch.models import (
@@ -102,8 +94,6 @@ __all__ = [
     "wait_for_batch_job",
 ]
 
-P = ParamSpec("P")
-R = TypeVar("R")
 
 JobConfigInput = Union[BatchParseJobRecordCreate, ClassifyJobConfig, Mapping[str, Any]]
 """A job config as a model or a dict (``{}`` is a default parse job; ``rules`` makes it classify)."""
@@ -657,31 +647,11 @@ def wait_credentials(credentials: LlamaCloudCredentials) -> LlamaCloudCredential
     return credentials.model_copy(update={"retry_deadline": capped})
 
 
-def _wait_task(**task_options: Any) -> Callable[[Callable[P, Steps[R]]], DualTask[P, R]]:
-    """``dual_task``, with the client built from :func:`wait_credentials`."""
-
-    def decorate(steps_fn: Callable[P, Steps[R]]) -> DualTask[P, R]:
-        signature = inspect.signature(steps_fn)
-
-        @functools.wraps(steps_fn)
-        def sync_impl(*args: P.args, **kwargs: P.kwargs) -> R:
-            credentials = wait_credentials(_credentials_of(signature, args, kwargs))
-            return run_steps(credentials, steps_fn(*args, **kwargs))
-
-        @functools.wraps(steps_fn)
-        async def async_impl(*args: P.args, **kwargs: P.kwargs) -> R:
-            credentials = wait_credentials(_credentials_of(signature, args, kwargs))
-            return await arun_steps(credentials, steps_fn(*args, **kwargs))
-
-        sync_task: Task[P, R] = Task(fn=sync_impl, **task_options)
-        async_task: Task[P, Coroutine[Any, Any, R]] = Task(fn=async_impl, **task_options)
-        return DualTask(sync_task, async_task)
-
-    return decorate
-
-
-@_wait_task(
-    name="wait-for-batch-job", cache_policy=NO_CACHE, task_run_name="wait-for-batch-job/{job_id}"
+@ops.dual_task(
+    credentials_for=wait_credentials,
+    name="wait-for-batch-job",
+    cache_policy=NO_CACHE,
+    task_run_name="wait-for-batch-job/{job_id}",
 )
 def wait_for_batch_job(
     credentials: LlamaCloudCredentials,
