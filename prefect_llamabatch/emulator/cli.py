@@ -241,26 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        serve_from_cli(
-            host=args.host,
-            port=args.port,
-            db=args.db,
-            api_key=args.api_key,
-            admin_token=args.admin_token,
-            time_scale=args.time_scale,
-            item_duration=args.item_duration,
-            concurrency=args.concurrency,
-            failure_pattern=args.failure_pattern,
-            transient_failure_pattern=args.transient_failure_pattern,
-            failure_rate=args.failure_rate,
-            seed=args.seed,
-            fault=args.fault,
-            max_file_size=args.max_file_size,
-            response_latency=args.response_latency,
-            data_dir=args.data_dir,
-            dispatched_status=args.dispatched_status,
-            allow_remote=args.allow_remote,
-        )
+        # The parser's destinations are exactly serve_from_cli's flags.
+        serve_from_cli(**vars(args))
     except ValueError as exc:
         parser.error(str(exc))
     return 0
