@@ -377,13 +377,27 @@ class Store:
         if types:
             where.append(f"type IN ({','.join('?' * len(types))})")
             params.extend(types)
+        return self._cursor_page(
+            "directories", where, params, include_deleted, page_token, page_size
+        )
+
+    def _cursor_page(
+        self,
+        table: str,
+        where: list[str],
+        params: list[Any],
+        include_deleted: bool,
+        page_token: str | None,
+        page_size: int,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of a cursor-paginated listing: rows after the token's ``seq``, in order."""
         if not include_deleted:
             where.append("deleted_at IS NULL")
         if page_token:
             where.append("seq > ?")
             params.append(decode_cursor(page_token))
         rows = self._all(
-            f"SELECT * FROM directories WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
+            f"SELECT * FROM {table} WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
             [*params, page_size + 1],
         )
         return _page(rows, page_size)
@@ -506,16 +520,7 @@ class Store:
         if display_name_contains is not None:
             where.append("instr(display_name, ?) > 0")
             params.append(display_name_contains)
-        if not include_deleted:
-            where.append("deleted_at IS NULL")
-        if page_token:
-            where.append("seq > ?")
-            params.append(decode_cursor(page_token))
-        rows = self._all(
-            f"SELECT * FROM dir_files WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
-            [*params, page_size + 1],
-        )
-        return _page(rows, page_size)
+        return self._cursor_page("dir_files", where, params, include_deleted, page_token, page_size)
 
     def update_file(
         self,
