@@ -10,7 +10,7 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -25,46 +25,16 @@ from prefect_llamabatch.credentials import LlamaCloudCredentials
 from prefect_llamabatch.emulator import Emulator, JobTruth
 from prefect_llamabatch.flows import process_directory
 from tests.prefect.conftest import FAST
-from tests.reliability.test_stops import descendants
+from tests.reliability.test_stops import child_env, descendants, eventually, only_job
 
 pytestmark = [pytest.mark.usefixtures("prefect"), pytest.mark.emulator(start_frozen=True)]
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def eventually(
-    check: Callable[[], object], *, timeout: float = 60.0, what: str = "condition"
-) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def only_job(emu: Emulator) -> JobTruth | None:
-    jobs = emu.admin.ground_truth().jobs
-    assert len(jobs) <= 1, "a second job was created"
-    return jobs[0] if jobs else None
-
-
 def cancelled(emu: Emulator) -> JobTruth | None:
     job = only_job(emu)
     return job if job is not None and job.status == "cancelled" else None
-
-
-def child_env(prefect: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        PREFECT_API_URL=prefect,
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        DO_NOT_TRACK="1",
-        PREFECT_RUNNER_POLL_FREQUENCY="1",
-        PYTHONPATH=str(REPO),
-    )
-    return env
 
 
 @pytest.fixture
