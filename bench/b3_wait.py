@@ -75,7 +75,7 @@ class VirtualJob:
 @contextmanager
 def _virtual_time_for_our_wait(clock: VirtualJob) -> Iterator[None]:
     """Point the sync task driver's sleep and clock at the virtual clock."""
-    from prefect_llamabatch._dispatch import SyncPort
+    from prefect_llamabatch.orchestration.dispatch import SyncPort
 
     saved = SyncPort.op_sleep, SyncPort.op_monotonic
 
@@ -104,7 +104,7 @@ def _flows(emu: EmulatorProcess) -> tuple[Callable[..., Any], Callable[..., Any]
     from prefect.cache_policies import NO_CACHE
 
     from prefect_llamabatch import LlamaCloudCredentials
-    from prefect_llamabatch.tasks import wait_for_batch_job
+    from prefect_llamabatch.orchestration.tasks import wait_for_batch_job
 
     credentials = LlamaCloudCredentials(api_key=emu.api_key, base_url=emu.base_url)
 

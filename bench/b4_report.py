@@ -46,7 +46,7 @@ def _naive_flow(credentials: Any) -> Any:
     from prefect.cache_policies import NO_CACHE
 
     from prefect_llamabatch.models import JobItem
-    from prefect_llamabatch.results import FailedItem
+    from prefect_llamabatch.orchestration.results import FailedItem
 
     @task(name="list-failed-items", cache_policy=NO_CACHE)
     def list_failed(job_id: str) -> list[JobItem]:
@@ -75,7 +75,7 @@ def run(ctx: Context) -> Section:
     n_items = 1_000 if ctx.quick else 10_000
     ctx.prefect()
     from prefect_llamabatch import LlamaCloudCredentials
-    from prefect_llamabatch.reporting import report_failed_items
+    from prefect_llamabatch.orchestration.reporting import report_failed_items
 
     rows = []
     walls: dict[str, float] = {}

@@ -48,6 +48,9 @@ MODULES = {
     "B4": "b4_report",
     "B5": "b5_startup",
     "B6": "b6_emulator",
+    "B7": "b7_outputs",
+    "B8": "b8_upload",
+    "B9": "b9_sharding",
 }
 
 

@@ -2,9 +2,10 @@
 
 The ``index-batch-outputs`` deployment in ``deployments/prefect.yaml`` has a trigger on
 ``llamacloud.batch.completed`` (emitted by the package's wait task); the event's payload carries
-the job id. The flow lists the job's completed items, fetches their processing results in chunks
-(one task per chunk, never one per item), and publishes a table artifact: document, output
-location and, for classify jobs, the label. That is the hand-off point to whatever comes next
+the job id. The flow lists the job's completed items, fetches their processing results in one
+task run (``fetch_item_results``: bounded concurrency, one log line, per-item errors collected),
+and publishes a table artifact: document, output location and, for classify jobs, the label.
+That is the hand-off point to whatever comes next
 (loading outputs into a search index, a warehouse …).
 
 Example:
@@ -21,40 +22,13 @@ Example:
 
 from typing import Any, cast
 
-from prefect import flow, task, unmapped
+from prefect import flow
 from prefect.artifacts import create_table_artifact
-from prefect.cache_policies import NO_CACHE
 
-from prefect_llamabatch import LlamaCloudCredentials, list_job_items
+from prefect_llamabatch import LlamaCloudCredentials, fetch_item_results, list_job_items
 from prefect_llamabatch.models import ItemStatus
 
-CHUNK = 100
 MAX_ARTIFACT_ROWS = 500
-
-
-@task(name="fetch-outputs", cache_policy=NO_CACHE)
-def fetch_outputs(credentials: LlamaCloudCredentials, item_ids: list[str]) -> list[dict[str, Any]]:
-    """The latest processing result of each item: name, output location, label if classified."""
-    rows = []
-    with credentials.get_client() as client:
-        for item_id in item_ids:
-            found = client.get_item_results(item_id)
-            results = found.processing_results or []
-            if not results:
-                continue
-            latest = max(results, key=lambda r: r.processed_at)
-            metadata = latest.output_metadata or {}
-            rows.append(
-                {
-                    "item_id": item_id,
-                    "document": found.item_name,
-                    "job_type": str(getattr(latest.job_type, "value", latest.job_type)),
-                    "output": latest.output_s3_path,
-                    "label": metadata.get("type"),
-                    "confidence": metadata.get("confidence"),
-                }
-            )
-    return rows
 
 
 @flow(name="index-batch-outputs", flow_run_name="index-batch-outputs/{job_id}")
@@ -76,10 +50,18 @@ def index_batch_outputs(credentials_block: str, job_id: str) -> list[dict[str, A
         LlamaCloudCredentials.load(credentials_block, _sync=True),  # type: ignore[call-arg]
     )
     items = list_job_items(credentials, job_id, status=ItemStatus.COMPLETED.value)
-    ids = [item.item_id for item in items]
-    chunks = [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
-    futures = fetch_outputs.map(unmapped(credentials), chunks) if chunks else []
-    rows = [row for future in futures for row in future.result()]
+    found = fetch_item_results(credentials, [item.item_id for item in items])
+    rows = [
+        {
+            "item_id": item_id,
+            "document": found[item_id].item_name,
+            "job_type": str(latest.job_type),  # the API's string: `parse`, not JobType.PARSE
+            "output": latest.output_s3_path,
+            "label": (latest.output_metadata or {}).get("type"),
+            "confidence": (latest.output_metadata or {}).get("confidence"),
+        }
+        for item_id, latest in found.latest().items()
+    ]
     slug = "".join(c if c.isalnum() else "-" for c in job_id.lower()).strip("-")
     create_table_artifact(
         rows[:MAX_ARTIFACT_ROWS],
@@ -87,6 +69,8 @@ def index_batch_outputs(credentials_block: str, job_id: str) -> list[dict[str, A
         description=(
             f"Outputs of the {len(rows)} completed documents of batch job {job_id}"
             + (f" (first {MAX_ARTIFACT_ROWS} shown)" if len(rows) > MAX_ARTIFACT_ROWS else "")
+            # The task logged why; the table says how many are missing.
+            + (f"; {len(found.errors)} could not be fetched" if found.errors else "")
         ),
     )
     return rows

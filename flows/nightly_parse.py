@@ -23,6 +23,7 @@ from prefect.logging import get_run_logger
 
 from prefect_llamabatch import (
     BatchItemsFailed,
+    BatchJobFailed,
     BatchRunResult,
     LlamaCloudCredentials,
     WaitSettings,
@@ -60,10 +61,14 @@ def nightly_directory_parse(
         max_failed_fraction: Failed fraction accepted at the end (after the retries).
         retry_rounds: Retry rounds over the failed items (0: no retry).
         wait: Polling, deadline and outage settings.
-        export_path: File or folder for the still-failing items (CSV or JSONL).
+        export_path: Where to write the still-failing items. A folder (ending in ``/``, or one
+            that exists) gets one file per run, ``failed-items-<job id>.csv``; a file path keeps
+            its extension, which picks the format (``.csv`` or ``.jsonl``), and is overwritten
+            by each run. ``~`` is expanded.
 
     Returns:
-        The parse's result, or the merged result of the retries when there were any.
+        The parse's result, or the merged result of the retries when there were any. Too many
+        items still failing ends the run Failed (calling the flow raises ``BatchItemsFailed``).
     """
     if retry_rounds < 0:
         raise ValueError(f"retry_rounds must be >= 0 (got {retry_rounds})")
@@ -74,24 +79,35 @@ def nightly_directory_parse(
     )
     # Any failed item is retried first; the threshold judges what is left afterwards.
     threshold = max_failed_fraction if retry_rounds == 0 else 0.0
+    config = job_config or BatchParseJobRecordCreate()
     try:
         return process_directory(
             credentials,
             directory_id=directory_id,
-            job_config=job_config or BatchParseJobRecordCreate(),
+            job_config=config,
             wait=wait,
             max_failed_fraction=threshold,
             export_path=export_path if retry_rounds == 0 else None,
         )
     except BatchItemsFailed as exc:
         if retry_rounds == 0:
-            raise
+            return exc.as_state()  # an outcome, not a crash: no traceback in this run's log
         get_run_logger().info("%s; retrying the failed items", exc)
+        failed_id = exc.result.job_id
+    except BatchJobFailed as exc:
+        return exc.as_state()
+    try:
         return retry_failed_items(
             credentials,
-            exc.result.job_id,
+            failed_id,
+            # The config this run submitted: read back from the job, it is not always there (a
+            # second night over the same files skips the unchanged ones, leaving no completed
+            # item to read it from).
+            job_config=config,
             max_rounds=retry_rounds,
             wait=wait,
             max_failed_fraction=max_failed_fraction,
             export_path=export_path,
         )
+    except (BatchItemsFailed, BatchJobFailed) as exc:
+        return exc.as_state()

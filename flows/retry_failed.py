@@ -53,7 +53,10 @@ def retry_failed(
         max_rounds: Most retry rounds.
         max_failed_fraction: Fraction of the job's items that may still fail at the end.
         wait: Polling, deadline and outage settings.
-        export_path: File or folder for the still-failing items.
+        export_path: Where to write the still-failing items. A folder (ending in ``/``, or one
+            that exists) gets one file per run, ``failed-items-<job id>.csv``; a file path keeps
+            its extension, which picks the format (``.csv`` or ``.jsonl``), and is overwritten
+            by each run. ``~`` is expanded.
 
     Returns:
         The merged result of every round.

@@ -8,14 +8,14 @@ from typing import Any
 from prefect.blocks.abstract import CredentialsBlock
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from prefect_llamabatch._config import (
+from prefect_llamabatch.client import AsyncBatchClient, BatchClient
+from prefect_llamabatch.client.config import (
     BASE_URL_ENV_VAR,
     EU_BASE_URL,
     NA_BASE_URL,
     check_base_url,
     resolve_api_key,
 )
-from prefect_llamabatch.client import AsyncBatchClient, BatchClient
 from prefect_llamabatch.models import check_known_fields
 
 __all__ = ["LlamaCloudCredentials"]

@@ -10,6 +10,14 @@ import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# `make test` runs one pytest-xdist worker per core, each with its own Prefect test API (a uvicorn
+# child) and emulators: two API servers starting side by side on a loaded 2-core machine can take
+# longer than Prefect's 20-30 s default. A slow start is not a failure; give it time (this also
+# reaches the ephemeral APIs of the subprocesses some tests start).
+PREFECT_API_STARTUP_TIMEOUT = 180
+os.environ.setdefault(
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(PREFECT_API_STARTUP_TIMEOUT)
+)
 
 API_KEY = "llx-test-4f3c2b1a0SECRET"
 BASE_URL = "https://api.llamacloud.test"
@@ -57,7 +65,8 @@ def prefect_api() -> Iterator[str]:
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    # Per process, so per xdist worker: each worker gets its own database and API on a free port.
+    with prefect_test_harness(server_startup_timeout=PREFECT_API_STARTUP_TIMEOUT):
         url = PREFECT_API_URL.value()
         assert url
         yield url

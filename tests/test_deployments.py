@@ -9,6 +9,7 @@ composed flows run end to end against the emulator and a real Prefect API.
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -61,7 +62,7 @@ def _trigger_parameters(definition: dict[str, Any], event: Event) -> dict[str, A
 
 def _completed_event() -> Event:
     """The event the package emits when a job completes (built by its own emitter)."""
-    from prefect_llamabatch import events
+    from prefect_llamabatch.orchestration import events
 
     captured: dict[str, Any] = {}
 
@@ -162,7 +163,7 @@ def test_trigger_matches_the_package_event_and_renders_the_job_id() -> None:
 
 def test_serve_builds_the_same_deployments_as_the_yaml() -> None:
     deployments = serve.build_deployments()
-    assert [d.name for d in deployments] == IDS
+    assert [d.name for d in deployments] == [f"{name}-served" for name in IDS]
     for deployment, definition in zip(deployments, DEFINITIONS, strict=True):
         assert deployment.parameters == definition["parameters"]
         assert deployment.entrypoint.endswith(definition["entrypoint"])
@@ -233,3 +234,117 @@ def test_classify_then_index_outputs(llamacloud_emulator: Emulator, saved_block:
     assert labels == {"bill.txt": "invoice", "deal.txt": "contract"}
     for row in rows:
         assert emu.admin.read_output(row["output"])
+
+
+# --------------------------------------------------------------------------------------------
+# Both deployment styles on one server; export paths
+# --------------------------------------------------------------------------------------------
+
+
+def test_served_names_never_collide_with_prefect_deploy() -> None:
+    served = {d.name for d in serve.build_deployments()}
+    assert served.isdisjoint(IDS)
+    assert served == {f"{name}-served" for name in IDS}
+
+
+def test_prefect_deploy_then_serve_keeps_both_and_serve_says_so(
+    prefect_api: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`prefect deploy --all`, then serve.py's deployments applied on the same server.
+
+    Before, serving replaced the work-pool deployments (same names) with runner deployments
+    whose runs a worker could not load (`Downloading flow code from storage at None`).
+    """
+    import os
+    import subprocess
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    ours = set(IDS) | {f"{name}-served" for name in IDS}
+    with get_client(sync_client=True) as client:
+        for deployment in client.read_deployments():  # this file's, from an earlier run only
+            if deployment.name in ours:
+                client.delete_deployment(deployment.id)
+        try:
+            client.create_work_pool(WorkPoolCreate(name="llamabatch", type="process"))
+        except Exception:  # already there from an earlier run in this session
+            pass
+    assert serve.deployed_elsewhere() == []  # nothing deployed yet: serve has nothing to say
+
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PYTHONPATH": str(ROOT)}
+    deployed = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("prefect")),
+            "--no-prompt",
+            "deploy",
+            "--all",
+            "--prefect-file",
+            "deployments/prefect.yaml",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+    with get_client(sync_client=True) as client:
+        before = {d.name: d for d in client.read_deployments() if d.name in ours}
+    assert set(before) == set(IDS)
+
+    for deployment in serve.build_deployments():
+        deployment.apply()
+
+    with get_client(sync_client=True) as client:
+        after = {d.name: d for d in client.read_deployments() if d.name in ours}
+    assert set(after) == ours
+    for name in IDS:  # the work pool's deployments are untouched
+        assert after[name].id == before[name].id
+        assert after[name].work_pool_name == "llamabatch"
+        assert after[name].entrypoint == before[name].entrypoint
+        assert after[name].path == before[name].path
+        assert after[f"{name}-served"].work_pool_name is None
+    flows = {d["name"]: _flow(d).name for d in DEFINITIONS}
+    twins = sorted(f"{flows[n]}/{n}" for n in IDS)
+    assert sorted(serve.deployed_elsewhere()) == twins
+
+    # `python deployments/serve.py` then says so, naming them, before serving its own.
+    served: list[Any] = []
+    monkeypatch.setattr(serve, "serve", lambda *deployments: served.extend(deployments))
+    serve.main()
+    note = capsys.readouterr().err
+    assert all(twin in note for twin in twins) and "prefect deployment delete" in note
+    assert sorted(d.name for d in served) == sorted(ours - set(IDS))
+
+
+def test_the_nightly_export_is_a_folder_outside_the_repository() -> None:
+    nightly = next(d for d in DEFINITIONS if d["name"] == "nightly")
+    export = nightly["parameters"]["export_path"]
+    assert export.endswith("/")  # a folder: a file per run, never one extensionless file
+    target = Path(export).expanduser().resolve()
+    assert ROOT not in target.parents and target != ROOT
+
+
+@pytest.mark.llamacloud_emulator(transient_failure_patterns=["flaky-*"])
+def test_export_paths_say_what_they_are(
+    llamacloud_emulator: Emulator, saved_block: str, tmp_path: Path
+) -> None:
+    from prefect_llamabatch import BatchItemsFailed
+
+    emu = llamacloud_emulator
+    nightly = _flow(next(d for d in DEFINITIONS if d["name"] == "nightly"))
+    docs = emu.admin.seed_directory({"a.txt": "alpha", "empty.txt": b""}, name="broken")
+    folder = tmp_path / "exports" / "nightly"
+    for _ in range(2):  # two runs into a folder: two files, one per run
+        with pytest.raises(BatchItemsFailed):
+            nightly(saved_block, docs.id, retry_rounds=1, wait=FAST_WAIT, export_path=f"{folder}/")
+    written = sorted(folder.iterdir())
+    assert len(written) == 2 and all(p.suffix == ".csv" for p in written)
+    assert all("empty.txt" in p.read_text() for p in written)
+
+    jsonl = tmp_path / "failed.jsonl"  # a file keeps its name and extension, which picks JSONL
+    with pytest.raises(BatchItemsFailed):
+        nightly(saved_block, docs.id, retry_rounds=0, wait=FAST_WAIT, export_path=str(jsonl))
+    assert json.loads(jsonl.read_text().splitlines()[0])["item_name"] == "empty.txt"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import re
 import textwrap
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,9 +98,30 @@ def test_every_public_task_flow_and_block_has_an_example() -> None:
     assert [n for n in required if not _blocks(_documented(getattr(package, n))[0][1])] == []
     names = {name for name, _ in EXAMPLES}
     # Collection reaches methods and the package's own classes of exported instances.
-    assert "prefect_llamabatch._dispatch.DualTask" in names
-    assert "prefect_llamabatch.flows.LlamaBatchFlow" in names
+    assert "prefect_llamabatch.orchestration.dispatch.DualTask" in names
+    assert "prefect_llamabatch.flows.base.LlamaBatchFlow" in names
     assert not any(name.endswith("with_options") for name in names)  # Prefect's, not ours
+
+
+BLOCK_NAMES = ("llamacloud", "BLOCK_NAME", "nightly-invoices")
+"""Block names the examples use (``BLOCK_NAME`` is Prefect's placeholder): each test saves its own."""
+
+
+def _save_blocks(emu: Emulator, directory_id: str) -> dict[str, str]:
+    """Blocks under names unique to this test, pointing at this module's emulator.
+
+    A name shared between tests (another module on the worker's Prefect API, or this module's
+    previous emulator after the worker came back to it) could hand an example a block whose
+    emulator has stopped; fresh names cannot.
+    """
+    suffix = uuid.uuid4().hex[:8]
+    names = {name: f"{name.lower().replace('_', '-')}-{suffix}" for name in BLOCK_NAMES}
+    credentials = LlamaCloudCredentials(api_key=emu.api_key, base_url=emu.base_url)
+    credentials.save(names["llamacloud"])
+    credentials.save(names["BLOCK_NAME"])
+    for name in (names["BLOCK_NAME"], names["nightly-invoices"]):
+        LlamaBatchJob(credentials=credentials, directory_id=directory_id).save(name)
+    return names
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +134,8 @@ def emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture(scope="module")
-def placeholders(emulator: Emulator, prefect_api: str) -> dict[str, str]:
-    """Seeds the emulator and saves the blocks; placeholder id -> real id."""
+def seeded(emulator: Emulator, prefect_api: str) -> dict[str, str]:
+    """Seeds the emulator (once per module); placeholder id -> real id."""
     emu = emulator
     # "dir-123" and its job "bjb-123": the job's one failure is transient (a retry succeeds, and
     # later jobs over the directory succeed).
@@ -134,29 +156,29 @@ def placeholders(emulator: Emulator, prefect_api: str) -> dict[str, str]:
         {"a.txt": b"fine", "bad-scan.txt": b"unreadable"}, name="mixed"
     )
 
-    credentials = LlamaCloudCredentials(api_key=emu.api_key, base_url=emu.base_url)
-    credentials.save("llamacloud", overwrite=True)
-    credentials.save("example-block", overwrite=True)
-    for name in ("example-block", "nightly-invoices"):
-        LlamaBatchJob(credentials=credentials, directory_id=invoices.id).save(name, overwrite=True)
     return {
         "dir-123": invoices.id,
         "dfl-1": invoices.files["invoice-001.txt"],
         "dfl-2": invoices.files["contract-001.md"],
         "dir-1": mixed.id,
         "bjb-123": job.id,
-        # Prefect's placeholder in block examples; not a valid block name itself.
-        "BLOCK_NAME": "example-block",
     }
 
 
+@pytest.fixture
+def placeholders(emulator: Emulator, seeded: dict[str, str]) -> dict[str, str]:
+    """The seeded ids, and the examples' block names mapped onto blocks saved for this test."""
+    return {**seeded, **_save_blocks(emulator, seeded["dir-123"])}
+
+
 EXPECTED_OUTPUT = {
-    "prefect_llamabatch._dispatch.DualTask": "completedcompleted",
-    "prefect_llamabatch.flows.retry_failed_items": "0 still failing after 1 rounds",
-    "prefect_llamabatch.results.BatchRunError": "['bad-scan.txt']",
-    "prefect_llamabatch.tasks.get_batch_job": "100.0",
-    "prefect_llamabatch.tasks.list_job_items": "['flaky-scan.txt']",
-    "prefect_llamabatch.tasks.wait_for_batch_job": "1 failed item(s) accepted",
+    "prefect_llamabatch.orchestration.dispatch.DualTask": "completedcompleted",
+    "prefect_llamabatch.flows.retry.retry_failed_items": "0 still failing after 1 rounds",
+    "prefect_llamabatch.orchestration.item_results.fetch_item_results": "s3://llamabatch-emulator/",
+    "prefect_llamabatch.orchestration.exceptions.BatchRunError": "['bad-scan.txt']",
+    "prefect_llamabatch.orchestration.tasks.get_batch_job": "100.0",
+    "prefect_llamabatch.orchestration.tasks.list_job_items": "['flaky-scan.txt']",
+    "prefect_llamabatch.orchestration.tasks.wait_for_batch_job": "1 failed item(s) accepted",
 }
 """What an example prints that shows it did what it says (a substring of its stdout)."""
 

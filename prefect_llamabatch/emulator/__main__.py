@@ -1,5 +1,5 @@
 """``python -m prefect_llamabatch.emulator``: run the emulator in the foreground."""
 
-from prefect_llamabatch.emulator.cli import main
+from prefect_llamabatch.emulator.command import main
 
 raise SystemExit(main())

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, Field, SecretStr
 
-from prefect_llamabatch.emulator.config import FaultConfig, FaultRule
+from prefect_llamabatch.emulator.settings import FaultConfig, FaultRule
 from prefect_llamabatch.models import TERMINAL_JOB_STATUSES, BatchJob, JobItem
 
 __all__ = [
@@ -68,6 +68,9 @@ class JobTruth(BatchJob):
     counts: dict[str, int] = Field(description="Items per status, straight from the counters.")
     cancel_reason: str | None = None
     idempotency_key: str | None = None
+    job_config: dict[str, Any] | None = Field(
+        default=None, description="The config the job was created with (secrets masked)."
+    )
     cycle: int = 0
     cycle_size: int | None = None
     items: list[ItemTruth] = Field(default_factory=list)

@@ -6,6 +6,7 @@ import base64
 import binascii
 import dataclasses
 import hmac
+import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -20,11 +21,11 @@ from prefect_llamabatch.emulator.admin import (
     SeededDirectory,
 )
 from prefect_llamabatch.emulator.auth import ApiError
-from prefect_llamabatch.emulator.config import FaultConfig
 from prefect_llamabatch.emulator.layout import blob_path, output_path
 from prefect_llamabatch.emulator.outcomes import OutcomeSettings
+from prefect_llamabatch.emulator.render import item_model, job_wire, progress_percentage
+from prefect_llamabatch.emulator.settings import FaultConfig
 from prefect_llamabatch.emulator.state import EmulatorState
-from prefect_llamabatch.emulator.wire import item_model, job_wire, progress_percentage
 from prefect_llamabatch.models import DirectoryCreate
 
 __all__ = ["router"]
@@ -140,6 +141,7 @@ async def ground_truth(
                     "counts": counts,
                     "cancel_reason": row["cancel_reason"],
                     "idempotency_key": row["idempotency_key"],
+                    "job_config": json.loads(row["job_config"]) if row["job_config"] else None,
                     "cycle": row["cycle"],
                     "cycle_size": row["cycle_size"],
                     "items": items,

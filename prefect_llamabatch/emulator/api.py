@@ -19,8 +19,7 @@ from starlette.responses import Response
 
 from prefect_llamabatch.emulator.auth import ApiError, Tenant
 from prefect_llamabatch.emulator.outcomes import cache_flags, masked_config, parameters_hash
-from prefect_llamabatch.emulator.state import MAX_UPLOAD_BYTES, EmulatorState
-from prefect_llamabatch.emulator.wire import (
+from prefect_llamabatch.emulator.render import (
     directory_model,
     file_model,
     item_model,
@@ -29,12 +28,16 @@ from prefect_llamabatch.emulator.wire import (
     model_response,
     results_model,
 )
+from prefect_llamabatch.emulator.settings import MAX_LIMIT
+from prefect_llamabatch.emulator.state import MAX_UPLOAD_BYTES, EmulatorState
+from prefect_llamabatch.emulator.store import encode_offset
 from prefect_llamabatch.models import (
     LENIENT,
     BatchCancelRequest,
     BatchCancelResponse,
     BatchJobCreate,
     BatchJobList,
+    ClassifyJobConfig,
     DirectoryCreate,
     DirectoryFileAdd,
     DirectoryFileList,
@@ -52,7 +55,6 @@ __all__ = ["router"]
 M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 
 router = APIRouter()
 _BATCH = "/api/v1/beta/batch-processing"
@@ -116,17 +118,58 @@ async def _body(request: Request, model: type[M], *, optional: bool = False) -> 
     return _validate(model, await _json_body(request, optional=optional), "body")
 
 
-def _query(request: Request, model: type[M], *, lower: tuple[str, ...] = ()) -> M:
+def _query(request: Request, model: type[M], *, enums: tuple[str, ...] = ()) -> M:
     fields = model.model_fields
+    lenient = _state(request).config.case_insensitive_filters
     data: dict[str, Any] = {}
     for key, value in request.query_params.items():
         if key in fields:
-            data[key] = value.lower() if key in lower else value
+            data[key] = value.lower() if lenient and key in enums else value
     return _validate(model, data, "query")
 
 
-def _limit(value: int | None) -> int:
-    return min(value or DEFAULT_LIMIT, MAX_LIMIT)
+def _limit(request: Request, value: int | None, name: str = "limit") -> int:
+    """The page size to serve: 422 above the API maximum (unless clamping), then the page cap.
+
+    Only ``limit`` has a documented maximum; a cursor listing's ``page_size`` above it is
+    served capped (a short page with a token, which clients must handle anyway).
+    """
+    config = _state(request).config
+    size = value or DEFAULT_LIMIT
+    if size > MAX_LIMIT:
+        if not config.clamp_limit and name == "limit":
+            raise ApiError(
+                422,
+                [
+                    {
+                        "type": "less_than_equal",
+                        "loc": ["query", name],
+                        "msg": f"Input should be less than or equal to {MAX_LIMIT}",
+                    }
+                ],
+            )
+        size = MAX_LIMIT
+    if config.max_page_size is not None:
+        size = min(size, config.max_page_size)
+    return size
+
+
+def _newest_first(request: Request) -> bool:
+    return _state(request).config.list_order == "newest_first"
+
+
+def _offset_page(request: Request, offset: int, served: int, total: int) -> dict[str, Any]:
+    """``total_size`` (unless omitted) and, while entries remain, a ``next_page_token``.
+
+    LlamaCloud fills the token on offset listings too; the SDK pages by offset and so do the
+    clients, so it is never read back. Fields left out are absent from the JSON.
+    """
+    envelope: dict[str, Any] = {}
+    if _state(request).config.include_total_size:
+        envelope["total_size"] = total
+    if served and offset + served < total:
+        envelope["next_page_token"] = encode_offset(offset + served)
+    return envelope
 
 
 class _DirectoryListQuery(BaseModel):
@@ -174,13 +217,38 @@ def _download_url(state: EmulatorState, file_id: str) -> dict[str, Any]:
 # ------------------------------------------------------------------ batch processing
 
 
+CLASSIFY_RECORD_FIELDS = ("id", "project_id", "status", "user_id")
+"""Fields of the ``ClassifyJob`` record (the classify ``job_config``) the schema marks required."""
+
+
+def _check_classify_record(config: ClassifyJobConfig) -> None:
+    missing = [name for name in CLASSIFY_RECORD_FIELDS if getattr(config, name) is None]
+    if missing:
+        raise ApiError(
+            422,
+            [
+                {
+                    "type": "missing",
+                    "loc": ["body", "job_config", "ClassifyJob", name],
+                    "msg": "Field required",
+                }
+                for name in missing
+            ],
+        )
+
+
 @router.post(_BATCH, name="create_job")
 async def create_job(request: Request) -> Response:
     """Create a batch job from a directory or a list of item ids."""
     state, tenant = _tenant(request)
     body = await _body(request, BatchJobCreate)
     config = body.job_config
-    idempotency_key = request.headers.get("idempotency-key") or None
+    if isinstance(config, ClassifyJobConfig) and state.config.classify_record == "required":
+        _check_classify_record(config)
+    # LlamaCloud documents no idempotency key: honoured only when the convenience is on.
+    idempotency_key = (
+        request.headers.get("idempotency-key") or None if state.config.idempotency_keys else None
+    )
     request_hash = hashlib.sha256(
         json.dumps(body.model_dump(mode="json", exclude_unset=True), sort_keys=True).encode()
     ).hexdigest()
@@ -218,19 +286,22 @@ async def create_job(request: Request) -> Response:
 
 @router.get(_BATCH, name="list_jobs")
 async def list_jobs(request: Request) -> Response:
-    """List the project's batch jobs, oldest first, with offset pagination."""
+    """List the project's batch jobs (in ``list_order``) with offset pagination."""
     state, tenant = _tenant(request)
-    query = _query(request, ListJobsQuery, lower=("job_type", "status"))
+    query = _query(request, ListJobsQuery, enums=("job_type", "status"))
     offset = query.offset or 0
     rows, total = state.store.list_jobs(
         tenant.project_id,
         directory_id=query.directory_id,
         job_type=query.job_type.value if query.job_type else None,
         status=query.status.value if query.status else None,
-        limit=_limit(query.limit),
+        limit=_limit(request, query.limit),
         offset=offset,
+        newest_first=_newest_first(request),
     )
-    page = BatchJobList(items=[job_model(r) for r in rows], total_size=total)
+    page = BatchJobList(
+        items=[job_model(r) for r in rows], **_offset_page(request, offset, len(rows), total)
+    )
     return model_response(page)
 
 
@@ -273,24 +344,29 @@ async def cancel_job(request: Request, job_id: str) -> Response:
 
 @router.get(_BATCH + "/{job_id}/items", name="list_items")
 async def list_items(request: Request, job_id: str) -> Response:
-    """A job's items in job order, with offset pagination and a status filter."""
+    """A job's items (job order, or reversed), with offset pagination and a status filter."""
     state, tenant = _tenant(request)
-    query = _query(request, ListItemsQuery, lower=("status",))
+    query = _query(request, ListItemsQuery, enums=("status",))
     job = _job(state, tenant, job_id)
+    offset = query.offset or 0
     rows, total = state.store.list_items(
         job,
         status=query.status.value if query.status else None,
-        limit=_limit(query.limit),
-        offset=query.offset or 0,
+        limit=_limit(request, query.limit),
+        offset=offset,
+        newest_first=_newest_first(request),
     )
-    return model_response(JobItemList(items=[item_model(r) for r in rows], total_size=total))
+    page = JobItemList(
+        items=[item_model(r) for r in rows], **_offset_page(request, offset, len(rows), total)
+    )
+    return model_response(page)
 
 
 @router.get(_BATCH + "/items/{item_id}/processing-results", name="get_item_results")
 async def get_item_results(request: Request, item_id: str) -> Response:
     """Every processing result of an item (a directory file), across jobs, oldest first."""
     state, tenant = _tenant(request)
-    query = _query(request, _ResultsQuery, lower=("job_type",))
+    query = _query(request, _ResultsQuery, enums=("job_type",))
     job_type = query.job_type.value if query.job_type else None
     item, results = state.store.item_results(tenant.project_id, item_id, job_type=job_type)
     if item is None:
@@ -318,7 +394,7 @@ async def create_directory(request: Request) -> Response:
 
 @router.get(_DIRS, name="list_directories")
 async def list_directories(request: Request) -> Response:
-    """The project's directories, with cursor pagination."""
+    """The project's directories (in ``list_order``), with cursor pagination."""
     state, tenant = _tenant(request)
     query = _query(request, _DirectoryListQuery)
     types = request.query_params.getlist("types")
@@ -329,7 +405,8 @@ async def list_directories(request: Request) -> Response:
         name=query.name,
         types=types,
         include_deleted=query.include_deleted,
-        page_size=_limit(query.page_size),
+        page_size=_limit(request, query.page_size, "page_size"),
+        newest_first=_newest_first(request),
         page_token=query.page_token,
     )
     return model_response(
@@ -445,7 +522,7 @@ async def add_file(request: Request, directory_id: str) -> Response:
 
 @router.get(_DIRS + "/{directory_id}/files", name="list_files")
 async def list_files(request: Request, directory_id: str) -> Response:
-    """A directory's files in upload order, with cursor pagination and filters."""
+    """A directory's files (upload order, or reversed), with cursor pagination and filters."""
     state, tenant = _tenant(request)
     query = _query(request, _FileListQuery)
     rows, token = state.store.list_files(
@@ -456,7 +533,8 @@ async def list_files(request: Request, directory_id: str) -> Response:
         file_id=query.file_id,
         unique_id=query.unique_id,
         include_deleted=query.include_deleted,
-        page_size=_limit(query.page_size),
+        page_size=_limit(request, query.page_size, "page_size"),
+        newest_first=_newest_first(request),
         page_token=query.page_token,
     )
     expand = _expand_download(request)

@@ -10,13 +10,14 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from prefect_llamabatch.emulator import admin_api, api
+from prefect_llamabatch.emulator import admin_api, api, v2_api
 from prefect_llamabatch.emulator.auth import ApiError
 from prefect_llamabatch.emulator.faults import FaultMiddleware, route_namer
 from prefect_llamabatch.emulator.openapi import install_openapi
+from prefect_llamabatch.emulator.render import error_response
 from prefect_llamabatch.emulator.state import EmulatorState
 from prefect_llamabatch.emulator.store import StoreError
-from prefect_llamabatch.emulator.wire import error_response
+from prefect_llamabatch.emulator.v2_store import V2Backend
 
 __all__ = ["create_app"]
 
@@ -43,15 +44,19 @@ def create_app(state: EmulatorState) -> ASGIApp:
         ```
     """
 
+    v2 = V2Backend(state)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         recovered = state.store.recover()
         if recovered:
             logger.info("emulator: %d item(s) left processing were put back to pending", recovered)
         state.scheduler.start()
+        v2.start()
         try:
             yield
         finally:
+            await v2.stop()
             await state.scheduler.stop()
 
     app = FastAPI(
@@ -62,6 +67,7 @@ def create_app(state: EmulatorState) -> ASGIApp:
         redoc_url=None,
     )
     app.state.emulator = state
+    app.state.v2 = v2
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> Response:
@@ -72,13 +78,14 @@ def create_app(state: EmulatorState) -> ASGIApp:
         return error_response(exc.status, exc.detail)
 
     app.include_router(api.router)
+    app.include_router(v2_api.router)
     app.include_router(admin_api.router)
-    install_openapi(app, api.router.routes)
+    install_openapi(app, [*api.router.routes, *v2_api.router.routes])
     return FaultMiddleware(
         app,
         faults=state.faults,
         outage=state.outage,
         log=state.log,
         latency=lambda: state.config.response_latency,
-        route_name=route_namer(list(api.router.routes)),
+        route_name=route_namer([*api.router.routes, *v2_api.router.routes]),
     )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from prefect_llamabatch.emulator.config import ApiKeySpec
+from prefect_llamabatch.emulator.settings import ApiKeySpec
 
 __all__ = ["ApiError", "KeyRing", "Tenant"]
 

@@ -21,7 +21,7 @@ from typing import Any
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from prefect_llamabatch.emulator.config import FaultConfig, FaultKind, FaultRule
+from prefect_llamabatch.emulator.settings import FaultConfig, FaultKind, FaultRule
 
 __all__ = ["FaultInjector", "FaultMiddleware", "Outage", "RequestLog"]
 
@@ -143,19 +143,28 @@ class RequestLog:
     size: int = 10_000
     records: deque[dict[str, Any]] = field(default_factory=deque)
     counts: Counter[str] = field(default_factory=Counter)
+    generation: int = 0
+    """How many times the log was cleared: a request belongs to the generation it started in."""
 
     def __post_init__(self) -> None:
         self.records = deque(maxlen=self.size)
 
-    def add(self, record: dict[str, Any]) -> None:
-        """Log one finished request."""
+    def add(self, record: dict[str, Any], generation: int | None = None) -> None:
+        """Log one finished request, unless it started before the last :meth:`clear`.
+
+        A request still in flight when the log is cleared (a reset between tests) finishes
+        afterwards; it belongs to the log that was cleared, not to the new one.
+        """
+        if generation is not None and generation != self.generation:
+            return
         self.records.append(record)
         self.counts[record["route"]] += 1
 
     def clear(self) -> None:
-        """Forget everything."""
+        """Forget everything (requests still in flight included)."""
         self.records.clear()
         self.counts.clear()
+        self.generation += 1
 
 
 async def _drop(send: Send) -> None:
@@ -248,6 +257,7 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         route = self.route_name(scope)
+        generation = self.log.generation
         record: dict[str, Any] = {
             "method": scope["method"],
             "path": scope["path"],
@@ -259,7 +269,7 @@ class FaultMiddleware:
         try:
             await self._handle(scope, receive, send, route, record)
         finally:
-            self.log.add(record)
+            self.log.add(record, generation)
 
     async def _handle(
         self, scope: Scope, receive: Receive, send: Send, route: str, record: dict[str, Any]

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from starlette.routing import BaseRoute
 
+from prefect_llamabatch.emulator.v2_api import PARSE_EXPAND
 from prefect_llamabatch.models import (
     BatchCancelRequest,
     BatchCancelResponse,
@@ -39,6 +40,23 @@ from prefect_llamabatch.models import (
     JobItemList,
     ListItemsQuery,
     ListJobsQuery,
+)
+from prefect_llamabatch.models.v2 import (
+    Batch,
+    BatchCreate,
+    BatchListQuery,
+    BatchPage,
+    Configuration,
+    ConfigurationCreate,
+    ConfigurationListQuery,
+    ConfigurationPage,
+    ConfigurationUpdate,
+    ExtractJob,
+    ExtractJobListQuery,
+    ExtractJobPage,
+    ParseJobListQuery,
+    ParseJobPage,
+    ParseJobResult,
 )
 
 __all__ = ["ROUTE_DOCS", "RouteDoc", "install_openapi"]
@@ -82,6 +100,12 @@ _FILE_UPDATE: dict[str, Any] = {
     },
 }
 _BINARY: dict[str, Any] = {"type": "string", "format": "binary"}
+
+
+def _expand(*values: str) -> dict[str, Any]:
+    """An ``expand`` query parameter: repeated, or comma-separated in one value."""
+    return {"type": "array", "items": {"type": "string", "enum": sorted(values)}}
+
 
 ROUTE_DOCS: dict[str, RouteDoc] = {
     "create_job": RouteDoc(
@@ -142,6 +166,20 @@ ROUTE_DOCS: dict[str, RouteDoc] = {
         multipart={"file": _BINARY, "purpose": _STRING, "external_file_id": _STRING},
         multipart_required=("file", "purpose"),
     ),
+    # ---- v2: batches, saved configurations, per-file parse and extract jobs
+    "create_batch": RouteDoc(Batch, body=BatchCreate),
+    "list_batches": RouteDoc(BatchPage, query=BatchListQuery),
+    "get_batch": RouteDoc(Batch, query={"expand": _expand("results")}),
+    "cancel_batch": RouteDoc(Batch),
+    "create_configuration": RouteDoc(Configuration, body=ConfigurationCreate),
+    "list_configurations": RouteDoc(ConfigurationPage, query=ConfigurationListQuery),
+    "get_configuration": RouteDoc(Configuration),
+    "update_configuration": RouteDoc(Configuration, body=ConfigurationUpdate, body_required=False),
+    "delete_configuration": RouteDoc(None),
+    "list_parse_jobs": RouteDoc(ParseJobPage, query=ParseJobListQuery),
+    "get_parse_job": RouteDoc(ParseJobResult, query={"expand": _expand(*PARSE_EXPAND)}),
+    "list_extract_jobs": RouteDoc(ExtractJobPage, query=ExtractJobListQuery),
+    "get_extract_job": RouteDoc(ExtractJob),
 }
 _BODY_SCHEMAS: dict[str, dict[str, Any]] = {"update_file": _FILE_UPDATE}
 

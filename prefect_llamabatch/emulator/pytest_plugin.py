@@ -9,6 +9,12 @@ Installed with the package (``pytest11`` entry point), so any test suite can use
 * ``llamacloud_env``: the same emulator, with ``LLAMA_CLOUD_BASE_URL`` and
   ``LLAMA_CLOUD_API_KEY`` set for the test.
 
+The emulator is *strict* (see :class:`~prefect_llamabatch.emulator.EmulatorConfig`): no
+``Idempotency-Key``, 422 for ``limit`` above 1,000, enum filters spelled exactly. Its listing
+order is ``--llamacloud-list-order`` (default ``oldest_first``; run the suite once with
+``newest_first`` too, since LlamaCloud documents neither). A test of a convenience turns it on
+with the marker and says so in its name.
+
 Example:
     ```python
     import httpx
@@ -39,6 +45,19 @@ DEFAULT_TEST_OVERRIDES: dict[str, Any] = {
     "time_scale": 0.01,
     "admin_token": "pytest-llamacloud-emulator-admin",
 }
+
+
+LIST_ORDER_OPTION = "--llamacloud-list-order"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--llamacloud-list-order``: the default listing order of the emulator fixture."""
+    parser.addoption(
+        LIST_ORDER_OPTION,
+        choices=("oldest_first", "newest_first"),
+        default="oldest_first",
+        help="listing order of the llamacloud_emulator fixture unless a test's marker sets one",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -120,6 +139,7 @@ def llamacloud_emulator_config(request: pytest.FixtureRequest) -> EmulatorConfig
     from prefect_llamabatch.emulator import EmulatorConfig
 
     values = dict(DEFAULT_TEST_OVERRIDES)
+    values["list_order"] = request.config.getoption(LIST_ORDER_OPTION, default="oldest_first")
     for marker in reversed(list(request.node.iter_markers(MARKER))):
         values.update(marker.kwargs)
     return EmulatorConfig.model_validate(values)

@@ -18,7 +18,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from prefect_llamabatch.emulator.admin import EmulatorAdmin
 from prefect_llamabatch.emulator.app import create_app
-from prefect_llamabatch.emulator.config import EmulatorConfig
+from prefect_llamabatch.emulator.settings import EmulatorConfig
 from prefect_llamabatch.emulator.state import EmulatorState
 from prefect_llamabatch.emulator.store import Store
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from prefect_llamabatch.emulator.auth import KeyRing
-from prefect_llamabatch.emulator.config import EmulatorConfig
 from prefect_llamabatch.emulator.faults import FaultInjector, Outage, RequestLog
 from prefect_llamabatch.emulator.layout import blob_path
 from prefect_llamabatch.emulator.outcomes import OutcomeSettings
 from prefect_llamabatch.emulator.scheduler import ProcessingSettings, Scheduler
+from prefect_llamabatch.emulator.settings import EmulatorConfig
 from prefect_llamabatch.emulator.store import Store, new_id
 
 __all__ = ["EmulatorState", "processing_settings"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -14,7 +16,11 @@ from prefect_llamabatch.models import (
     ItemProcessingResults,
     JobItemList,
 )
-from tests.emulator.conftest import JOBS, all_items, create_job
+from tests.emulator.conftest import DIRS, JOBS, all_items, client_for, create_job
+
+# These tests check the emulator's own listing order: oldest first (the fixture's order would
+# otherwise follow --llamacloud-list-order; newest first is tested in test_batch_api.py).
+pytestmark = pytest.mark.llamacloud_emulator(list_order="oldest_first")
 
 CLASSIFY = {
     "rules": [
@@ -145,6 +151,7 @@ def test_unknown_job_is_404(api: httpx.Client) -> None:
     assert api.post(f"{JOBS}/bjb-nope/cancel", json={}).status_code == 404
 
 
+@pytest.mark.llamacloud_emulator(list_order="oldest_first")
 def test_list_jobs_filters_and_offset_pagination(emu: Emulator, api: httpx.Client) -> None:
     emu.admin.freeze()
     one = emu.admin.seed_directory({"a.txt": "a"})
@@ -161,7 +168,9 @@ def test_list_jobs_filters_and_offset_pagination(emu: Emulator, api: httpx.Clien
     assert ids() == [parse_one["id"], classify_one["id"], parse_two["id"]]
     assert ids(directory_id=one.id) == [parse_one["id"], classify_one["id"]]
     assert ids(job_type="classify") == [classify_one["id"]]
-    assert ids(job_type="CLASSIFY") == [classify_one["id"]]  # doc strings write them capitalised
+    # The doc strings write them capitalised, but the API's enums are lower case: exact match.
+    assert api.get(JOBS, params={"job_type": "CLASSIFY"}).status_code == 422
+    assert api.get(JOBS, params={"status": "Cancelled"}).status_code == 422
     assert ids(status="cancelled") == [parse_two["id"]]
     assert ids(status="pending", job_type="parse") == [parse_one["id"]]
     page = api.get(JOBS, params={"limit": 2, "offset": 1}).json()
@@ -294,10 +303,98 @@ def test_cancel_of_a_finished_job_is_200_and_changes_nothing(
     assert again["status"] == "cancelled" and "already cancelled" in again["message"]
 
 
-def test_limit_above_the_maximum_is_clamped(emu: Emulator, api: httpx.Client) -> None:
+def test_limit_above_the_maximum_is_422_like_the_api(emu: Emulator, api: httpx.Client) -> None:
+    docs = emu.admin.seed_directory({"a.txt": "x"})
+    emu.admin.freeze()
+    job = create_job(api, directory_id=docs.id)
+    for path in (JOBS, f"{JOBS}/{job['id']}/items"):
+        response = api.get(path, params={"limit": 1001})
+        assert response.status_code == 422, path
+        assert response.json()["detail"][0]["loc"] == ["query", "limit"]
+        assert api.get(path, params={"limit": 1000}).status_code == 200
+
+
+@pytest.mark.llamacloud_emulator(clamp_limit=True)
+def test_limit_above_the_maximum_is_clamped_convenience(emu: Emulator, api: httpx.Client) -> None:
     docs = emu.admin.seed_directory({f"{i:04}.txt": "x" for i in range(1005)})
     emu.admin.freeze()
     job = create_job(api, directory_id=docs.id)
     page = api.get(f"{JOBS}/{job['id']}/items", params={"limit": 5000}).json()
     assert len(page["items"]) == 1000
     assert page["total_size"] == 1005
+
+
+@pytest.mark.llamacloud_emulator(case_insensitive_filters=True)
+def test_enum_filters_in_any_case_convenience(emu: Emulator, api: httpx.Client) -> None:
+    docs = emu.admin.seed_directory({"a.txt": "a"})
+    job = create_job(api, directory_id=docs.id, job_config=CLASSIFY)
+    listed = api.get(JOBS, params={"job_type": "CLASSIFY"}).json()
+    assert [j["id"] for j in listed["items"]] == [job["id"]]
+
+
+@pytest.mark.parametrize("order", ["oldest_first", "newest_first"])
+def test_list_order_is_configurable_for_every_listing(
+    llamacloud_emulator_pool: Any, order: str
+) -> None:
+    from prefect_llamabatch.emulator import EmulatorConfig
+
+    emu = llamacloud_emulator_pool.acquire(EmulatorConfig(time_scale=0.01, list_order=order))
+    try:
+        with client_for(emu) as api:
+            emu.admin.freeze()
+            docs = emu.admin.seed_directory({"a.txt": "a", "b.txt": "b", "c.txt": "c"})
+            other = emu.admin.seed_directory({"z.txt": "z"})
+            jobs = [create_job(api, directory_id=docs.id)["id"] for _ in range(3)]
+            listed = [j["id"] for j in api.get(JOBS).json()["items"]]
+            items = [i["item_name"] for i in api.get(f"{JOBS}/{jobs[0]}/items").json()["items"]]
+            files = [f["display_name"] for f in api.get(f"{DIRS}/{docs.id}/files").json()["items"]]
+            dirs = [d["id"] for d in api.get(DIRS).json()["items"]]
+    finally:
+        llamacloud_emulator_pool.release(emu)
+    forward = order == "oldest_first"
+    assert listed == (jobs if forward else jobs[::-1])
+    assert items == (["a.txt", "b.txt", "c.txt"] if forward else ["c.txt", "b.txt", "a.txt"])
+    assert files == (["a.txt", "b.txt", "c.txt"] if forward else ["c.txt", "b.txt", "a.txt"])
+    assert dirs == ([docs.id, other.id] if forward else [other.id, docs.id])
+
+
+@pytest.mark.llamacloud_emulator(include_total_size=False, max_page_size=2)
+def test_hostile_listings_cap_pages_omit_total_size_and_fill_the_token(
+    emu: Emulator, api: httpx.Client
+) -> None:
+    docs = emu.admin.seed_directory({f"{i}.txt": "x" for i in range(5)})
+    emu.admin.freeze()
+    job = create_job(api, directory_id=docs.id)
+    first = api.get(f"{JOBS}/{job['id']}/items", params={"limit": 100}).json()
+    assert len(first["items"]) == 2  # capped below the limit asked for
+    assert "total_size" not in first
+    assert first["next_page_token"]  # filled, like LlamaCloud's
+    last = api.get(f"{JOBS}/{job['id']}/items", params={"limit": 100, "offset": 4}).json()
+    assert len(last["items"]) == 1 and "next_page_token" not in last
+    files = api.get(f"{DIRS}/{docs.id}/files", params={"page_size": 100}).json()
+    assert len(files["items"]) == 2 and files["next_page_token"]
+
+
+RECORD = {"id": "cls-1", "project_id": "proj-emulator", "status": "PENDING", "user_id": "usr-1"}
+
+
+@pytest.mark.llamacloud_emulator(classify_record="required")
+def test_the_schemas_letter_refuses_a_classify_record_without_its_required_fields(
+    emu: Emulator, api: httpx.Client
+) -> None:
+    # ClassifyJob marks id, project_id, status and user_id required besides rules.
+    docs = emu.admin.seed_directory({"a.txt": "a"})
+    refused = api.post(JOBS, json={"directory_id": docs.id, "job_config": {**CLASSIFY, "id": "x"}})
+    assert refused.status_code == 422
+    named = [error["loc"][-1] for error in refused.json()["detail"]]
+    assert named == ["project_id", "status", "user_id"]
+    assert emu.admin.ground_truth().jobs == []  # nothing created
+    full = {**CLASSIFY, **RECORD}
+    assert create_job(api, directory_id=docs.id, job_config=full)["job_type"] == "classify"
+    # A parse config has no record to carry.
+    assert create_job(api, directory_id=docs.id, job_config={})["job_type"] == "parse"
+
+
+def test_by_default_the_server_fills_the_classify_record(emu: Emulator, api: httpx.Client) -> None:
+    docs = emu.admin.seed_directory({"a.txt": "a"})
+    assert create_job(api, directory_id=docs.id, job_config=CLASSIFY)["job_type"] == "classify"

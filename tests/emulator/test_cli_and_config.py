@@ -23,7 +23,7 @@ from prefect_llamabatch.emulator import (
     EmulatorConfig,
     FaultKind,
 )
-from prefect_llamabatch.emulator.cli import build_config, serve_from_cli
+from prefect_llamabatch.emulator.command import build_config, build_parser, serve_from_cli
 from tests.emulator.conftest import JOBS
 
 
@@ -135,6 +135,32 @@ def test_build_config_maps_every_flag(tmp_path: Path) -> None:
     assert [r.kind for r in config.faults.rules] == [FaultKind.LATENCY, FaultKind.COMMIT_THEN_FAIL]
     assert config.faults.seed == 3
     assert config.dispatched_status and config.response_latency == 0.05
+    # Strict unless told otherwise.
+    assert not (config.idempotency_keys or config.clamp_limit or config.case_insensitive_filters)
+    assert config.list_order == "oldest_first" and config.include_total_size
+    assert config.max_page_size is None
+
+
+def test_parser_maps_the_strictness_and_listing_flags() -> None:
+    args = build_parser().parse_args(
+        [
+            "--idempotency-keys",
+            "--clamp-limit",
+            "--case-insensitive-filters",
+            "--list-order",
+            "newest_first",
+            "--omit-total-size",
+            "--max-page-size",
+            "7",
+        ]
+    )
+    flags = vars(args)
+    config = build_config(**{k: v for k, v in flags.items() if k != "port"}, port=0)
+    assert config.idempotency_keys and config.clamp_limit and config.case_insensitive_filters
+    assert config.list_order == "newest_first" and not config.include_total_size
+    assert config.max_page_size == 7
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--list-order", "random"])
 
 
 def test_serve_from_cli_runs_until_stopped() -> None:

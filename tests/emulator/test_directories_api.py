@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 
 from prefect_llamabatch.emulator import Emulator
 from prefect_llamabatch.models import Directory, DirectoryFile, DirectoryFileList, DirectoryList
 from tests.emulator.conftest import DIRS
+
+# These tests check the emulator's own listing order: oldest first (the fixture's order would
+# otherwise follow --llamacloud-list-order; newest first is tested in test_batch_api.py).
+pytestmark = pytest.mark.llamacloud_emulator(list_order="oldest_first")
 
 
 def _directory(api: httpx.Client, **body: object) -> dict[str, object]:

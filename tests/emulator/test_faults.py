@@ -4,6 +4,7 @@ the outage switch; and what a commit-then-fail leaves behind."""
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -92,6 +93,12 @@ def test_latency_makes_a_short_timeout_expire(emu: Emulator) -> None:
     with client_for(emu) as patient:
         assert patient.get(JOBS).status_code == 200
     assert emu.admin.request_log()[-1].fault == "latency"
+    # The abandoned 2 s request is still sleeping in the server: wait until it is logged, or
+    # it would land in the request log of the next test that gets this pooled emulator.
+    deadline = time.monotonic() + 30
+    while len(emu.admin.request_log()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(emu.admin.request_log()) == 2
 
 
 def test_drop_closes_the_connection_before_any_response(emu: Emulator, api: httpx.Client) -> None:
@@ -116,7 +123,10 @@ def test_malformed_json_after_the_work_was_done(emu: Emulator, api: httpx.Client
     assert len(emu.admin.ground_truth().jobs) == 1
 
 
-def test_commit_then_fail_stores_the_job_and_answers_500(emu: Emulator, api: httpx.Client) -> None:
+@pytest.mark.llamacloud_emulator(idempotency_keys=True)
+def test_commit_then_fail_stores_the_job_and_answers_500_idempotency_convenience(
+    emu: Emulator, api: httpx.Client
+) -> None:
     docs = emu.admin.seed_directory({"a.txt": "a"})
     emu.admin.set_faults(["create_job:commit_then_fail:1:1"])
     body = {"directory_id": docs.id, "job_config": {}}
@@ -163,6 +173,9 @@ def test_outage_for_a_while_or_until_cleared(emu: Emulator, api: httpx.Client) -
     assert api.get(JOBS).status_code == 200
 
 
+# Its own server (a config no other test uses): exact counts must not see a request that another
+# test's leftover thread sends to the shared, pooled default emulator after its reset.
+@pytest.mark.llamacloud_emulator(admin_token="request-counts-own-server")
 def test_request_counts_per_route(emu: Emulator, api: httpx.Client) -> None:
     docs = emu.admin.seed_directory({"a.txt": "a"})
     job = create_job(api, directory_id=docs.id)

@@ -1,14 +1,31 @@
-"""``Idempotency-Key`` on create: the same key in the same project returns the same job."""
+"""``Idempotency-Key`` on create, an emulator convenience (LlamaCloud documents no such header).
+
+Opt-in (``idempotency_keys=True``): then the same key in the same project returns the same job.
+The strict default ignores the header, as the real service is documented to.
+"""
 
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from prefect_llamabatch.emulator import Emulator
 from tests.emulator.conftest import JOBS
 
+convenience = pytest.mark.llamacloud_emulator(idempotency_keys=True)
 
-def test_same_key_returns_the_same_job_in_its_current_state(
+
+def test_strict_emulator_ignores_the_key(emu: Emulator, api: httpx.Client) -> None:
+    docs = emu.admin.seed_directory({"a.txt": "a"})
+    body = {"directory_id": docs.id, "job_config": {}}
+    first = api.post(JOBS, json=body, headers={"Idempotency-Key": "k-1"}).json()
+    second = api.post(JOBS, json=body, headers={"Idempotency-Key": "k-1"}).json()
+    assert first["id"] != second["id"]
+    assert len(emu.admin.ground_truth().jobs) == 2
+
+
+@convenience
+def test_same_key_returns_the_same_job_in_its_current_state_convenience(
     emu: Emulator, api: httpx.Client
 ) -> None:
     docs = emu.admin.seed_directory({"a.txt": "a", "b.txt": "b"})
@@ -26,7 +43,10 @@ def test_same_key_returns_the_same_job_in_its_current_state(
     assert api.get(JOBS).json()["total_size"] == 1
 
 
-def test_reusing_a_key_for_another_body_is_422(emu: Emulator, api: httpx.Client) -> None:
+@convenience
+def test_reusing_a_key_for_another_body_is_422_convenience(
+    emu: Emulator, api: httpx.Client
+) -> None:
     docs = emu.admin.seed_directory({"a.txt": "a"})
     headers = {"Idempotency-Key": "k-2"}
     api.post(JOBS, json={"directory_id": docs.id, "job_config": {}}, headers=headers)

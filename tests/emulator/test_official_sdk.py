@@ -13,6 +13,10 @@ from llama_cloud import AsyncLlamaCloud, LlamaCloud
 
 from prefect_llamabatch.emulator import Emulator
 
+# These tests check the emulator's own listing order: oldest first (the fixture's order would
+# otherwise follow --llamacloud-list-order; newest first is tested in test_batch_api.py).
+pytestmark = pytest.mark.llamacloud_emulator(list_order="oldest_first")
+
 RULES = [
     {"type": "invoice", "description": "an invoice with a total amount due"},
     {"type": "letter", "description": "a personal letter to a friend"},

@@ -18,6 +18,10 @@ from prefect_llamabatch.emulator.outcomes import (
 from prefect_llamabatch.models import BatchParseJobRecordCreate, ClassifierRule, ClassifyJobConfig
 from tests.emulator.conftest import JOBS, all_items, create_job
 
+# These tests check the emulator's own listing order: oldest first (the fixture's order would
+# otherwise follow --llamacloud-list-order; newest first is tested in test_batch_api.py).
+pytestmark = pytest.mark.llamacloud_emulator(list_order="oldest_first")
+
 PDF = b"%PDF-1.4\n1 0 obj << >> stream\nBT /F1 12 Tf (Hello PDF world) Tj ET\nendstream\n%%EOF"
 
 

@@ -60,9 +60,11 @@ def test_restart_on_the_same_db_keeps_state_and_resumes(tmp_path: Path) -> None:
             assert resumed.status_value == "completed" and resumed.counts["completed"] == 6
 
 
-def test_a_second_emulator_on_the_same_file_sees_the_first_ones_state(tmp_path: Path) -> None:
+def test_a_second_emulator_on_the_same_file_sees_the_first_ones_state_and_key_convenience(
+    tmp_path: Path,
+) -> None:
     db = tmp_path / "state.db"
-    with run_emulator(db_path=db, time_scale=0.01) as first:
+    with run_emulator(db_path=db, time_scale=0.01, idempotency_keys=True) as first:
         docs = first.admin.seed_directory({"a.txt": "alpha"})
         with client_for(first) as api:
             job = create_job(api, directory_id=docs.id, job_config={})
@@ -74,7 +76,7 @@ def test_a_second_emulator_on_the_same_file_sees_the_first_ones_state(tmp_path: 
                 headers={"Idempotency-Key": key},
             ).json()
     assert (tmp_path / "state.db.data" / "files").is_dir()  # uploads live next to the db
-    with run_emulator(db_path=db, time_scale=0.01) as second:
+    with run_emulator(db_path=db, time_scale=0.01, idempotency_keys=True) as second:
         with client_for(second) as api:
             listed = [j["id"] for j in api.get(JOBS).json()["items"]]
             assert listed == [job["id"], replay["id"]]

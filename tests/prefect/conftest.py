@@ -13,7 +13,7 @@ import pytest
 
 from prefect_llamabatch.credentials import LlamaCloudCredentials
 from prefect_llamabatch.emulator import Emulator, EmulatorConfig, run_emulator
-from prefect_llamabatch.waiting import WaitSettings
+from prefect_llamabatch.orchestration.waiting import WaitSettings
 
 # Polls every 20-100 ms: the emulator's time_scale makes jobs take well under a second.
 FAST = WaitSettings(

@@ -1,4 +1,4 @@
-"""An in-memory port for driving steps in unit tests: a fake clock and scripted API answers."""
+"""An in-memory driver for steps in unit tests: a fake clock and scripted API answers."""
 
 from __future__ import annotations
 
@@ -7,8 +7,19 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid4
 
-from prefect_llamabatch._dispatch import Call, Gather
 from prefect_llamabatch.models import BatchCancelResponse, BatchJob, BatchJobStatus
+from prefect_llamabatch.orchestration.drivers import drive
+from prefect_llamabatch.orchestration.effects import (
+    CancelJob,
+    CreateProgressArtifact,
+    Effect,
+    Gather,
+    GetJob,
+    Monotonic,
+    RequestsMade,
+    Sleep,
+    UpdateProgressArtifact,
+)
 
 
 def job_status(
@@ -50,22 +61,32 @@ class FakePort:
     cancel_error: BaseException | None = None
     artifact_error: BaseException | None = None
 
-    def run(self, call: Call) -> Any:
-        handler = getattr(self, f"op_{call.op}")
-        return handler(*call.args, **call.kwargs)
+    def perform(self, effect: Effect[Any]) -> Any:
+        match effect:
+            case Monotonic():
+                return self.now
+            case Sleep(seconds=seconds):
+                return self.sleep(seconds)
+            case GetJob(job_id=job_id):
+                return self.get_job(job_id)
+            case CancelJob(job_id=job_id, reason=reason):
+                return self.cancel_job(job_id, reason)
+            case CreateProgressArtifact(progress=progress, key=key, description=description):
+                return self.create_progress_artifact(progress, key, description)
+            case UpdateProgressArtifact(artifact_id=artifact_id, progress=progress):
+                return self.update_progress_artifact(artifact_id, progress)
+            case RequestsMade():
+                return len(self.polls_at) + len(self.cancels)
+            case Gather(ops=ops):
+                return [drive(op, self) for op in ops]
+        raise AssertionError(f"unexpected effect {effect!r}")
 
-    def run_all(self, gather: Gather) -> list[Any]:
-        return [self.run(c) for c in gather.calls]
-
-    def op_monotonic(self) -> float:
-        return self.now
-
-    def op_sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float) -> None:
         assert seconds >= 0
         self.sleeps.append(seconds)
         self.now += seconds
 
-    def op_get_job(self, job_id: str, **_: Any) -> BatchJobStatus:
+    def get_job(self, job_id: str) -> BatchJobStatus:
         self.polls_at.append(self.now)
         entry = self.script.pop(0) if len(self.script) > 1 else self.script[0]
         if isinstance(entry, BaseException):
@@ -74,24 +95,17 @@ class FakePort:
             return entry(self.now)
         return entry
 
-    def op_cancel_job(
-        self, job_id: str, reason: str | None = None, **_: Any
-    ) -> BatchCancelResponse:
+    def cancel_job(self, job_id: str, reason: str | None = None) -> BatchCancelResponse:
         if self.cancel_error is not None:
             raise self.cancel_error
         self.cancels.append((job_id, reason))
         return BatchCancelResponse(job_id=job_id, status="cancelled")
 
-    def op_create_progress_artifact(
-        self, progress: float, key: str | None, description: str
-    ) -> UUID:
+    def create_progress_artifact(self, progress: float, key: str | None, description: str) -> UUID:
         if self.artifact_error is not None:
             raise self.artifact_error
         self.artifacts.append(("create", progress))
         return uuid4()
 
-    def op_update_progress_artifact(self, artifact_id: UUID, progress: float) -> None:
+    def update_progress_artifact(self, artifact_id: UUID, progress: float) -> None:
         self.artifacts.append(("update", progress))
-
-    def op_requests(self) -> int:
-        return len(self.polls_at) + len(self.cancels)

@@ -16,13 +16,13 @@ from prefect.events.schemas.events import ReceivedEvent
 from prefect.events.worker import EventsWorker
 from prefect.runtime import flow_run
 
-from prefect_llamabatch import events
-from prefect_llamabatch._secrets import find_secrets, masked
 from prefect_llamabatch.credentials import LlamaCloudCredentials
 from prefect_llamabatch.emulator import Emulator
-from prefect_llamabatch.events import batch_event_name, emit_batch_event
 from prefect_llamabatch.models import BatchParseJobRecordCreate
-from prefect_llamabatch.tasks import create_batch_job, wait_for_batch_job
+from prefect_llamabatch.orchestration import events
+from prefect_llamabatch.orchestration.events import batch_event_name, emit_batch_event
+from prefect_llamabatch.orchestration.secrets import find_secrets, masked
+from prefect_llamabatch.orchestration.tasks import create_batch_job, wait_for_batch_job
 from tests.prefect.conftest import FAST
 from tests.prefect.fakes import job_status
 
@@ -132,7 +132,14 @@ def _delivered(flow_run_id: str, want: str) -> list[ReceivedEvent]:
     give_up = time.monotonic() + 60
     while True:
         with get_client(sync_client=True) as client:
-            found = sorted(client.read_events(query, limit=50).events, key=lambda e: e.occurred)
+            # The REST route, not client.read_events: Prefect 3.4.0's client has no such method.
+            response = client.request(
+                "POST",
+                "/events/filter",
+                json={"filter": query.model_dump(mode="json"), "limit": 50},
+            )
+        events = [ReceivedEvent.model_validate(e) for e in response.json()["events"]]
+        found = sorted(events, key=lambda e: e.occurred)
         if any(e.event == want for e in found) or time.monotonic() > give_up:
             return found
         time.sleep(0.5)

@@ -23,7 +23,7 @@ from prefect_llamabatch.flows import (
     process_items,
     retry_failed_items,
 )
-from prefect_llamabatch.results import BatchItemsFailed, BatchRunResult
+from prefect_llamabatch.orchestration.results import BatchItemsFailed, BatchRunResult
 from tests.prefect.conftest import DOCS, FAST
 
 pytestmark = pytest.mark.usefixtures("prefect")
@@ -200,6 +200,24 @@ def test_process_items_and_classify(
     assert classified.succeeded
     truth = emu.admin.ground_truth().job(classified.job_id)
     assert truth.job_type == "classify"
+
+
+@pytest.mark.emulator(classify_record="required")
+def test_classify_where_the_server_requires_the_whole_classify_record(
+    emu: Emulator, creds: LlamaCloudCredentials
+) -> None:
+    directory = emu.admin.seed_directory({"inv.txt": b"invoice total due 100 EUR"}, name="one")
+    rules = {"invoice": "an invoice with a total due"}
+    state = classify_directory(creds, directory.id, rules, wait=FAST, return_state=True)
+    assert state.is_failed() and "user_id" in str(state.result(raise_on_failure=False))
+    assert emu.admin.ground_truth().jobs == []  # refused before anything started
+    classified = classify_directory(
+        creds, directory.id, rules, wait=FAST, project_id=emu.project_id, user_id="usr-1"
+    )
+    assert classified.succeeded
+    record = emu.admin.ground_truth().job(classified.job_id).job_config
+    assert record is not None and record["user_id"] == "usr-1"
+    assert record["project_id"] == emu.project_id and record["status"] == "PENDING"
 
 
 @pytest.mark.emulator(failure_patterns=["bad-*"], transient_failure_patterns=["flaky-*"])

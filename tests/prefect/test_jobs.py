@@ -10,20 +10,20 @@ import pytest
 from prefect import flow
 from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
-from prefect.testing.standard_test_suites import BlockStandardTestSuite
 from pydantic import ValidationError
 
 from prefect_llamabatch.credentials import LlamaCloudCredentials
 from prefect_llamabatch.emulator import Emulator
 from prefect_llamabatch.flows import run_llama_batch_job
-from prefect_llamabatch.jobs import LlamaBatchJob, LlamaBatchJobRun
-from prefect_llamabatch.results import BatchItemsFailed, BatchRunResult
+from prefect_llamabatch.orchestration.jobs import LlamaBatchJob, LlamaBatchJobRun
+from prefect_llamabatch.orchestration.results import BatchItemsFailed, BatchRunResult
+from tests.prefect.block_standards import BlockStandards
 from tests.prefect.conftest import FAST
 
 SECRET = "sk-vendor-key-in-a-block-7788"
 
 
-class TestLlamaBatchJobStandards(BlockStandardTestSuite):
+class TestLlamaBatchJobStandards(BlockStandards):
     @pytest.fixture
     def block(self) -> type[Block]:
         return LlamaBatchJob
@@ -191,3 +191,48 @@ def test_run_retries_failed_items_from_an_async_flow_without_blocking_the_loop(
     assert ticks > 1  # the loop kept running while the rounds were waited on
     truth = emu.admin.ground_truth()
     assert truth.job(result.rounds[0].job_id).status == "completed"
+
+
+def test_a_v2_definition_saved_and_run_by_name_runs_a_v2_batch(
+    emu: Emulator, creds: LlamaCloudCredentials, docs_dir: str, prefect: str
+) -> None:
+    name = f"v2-{uuid.uuid4().hex[:8]}"
+    _block(
+        creds,
+        directory_id=docs_dir,
+        max_failed_fraction=None,
+        parse_v2={"tier": "fast", "version": "latest"},
+    ).save(name)
+    loaded = LlamaBatchJob.load(name)  # a saved block stores job_config too: still v2
+    target = loaded.v2_target()
+    assert target is not None and target.parameters == {
+        "tier": "fast",
+        "version": "latest",
+        "product_type": "parse_v2",
+    }
+    result = run_llama_batch_job(name)
+    assert result.counts.total == 5
+    assert [s.job_id for s in result.shards] and all(
+        s.job_id.startswith("bat-") for s in result.shards
+    )
+    with creds.get_client() as client:
+        batches = list(client.iter_batches(source_directory_id=docs_dir))
+        assert {b.id for b in batches} == {s.job_id for s in result.shards}
+        assert not client.list_jobs(directory_id=docs_dir).items  # no v1 job was created
+
+
+def test_a_v2_definition_is_checked_when_built(creds: LlamaCloudCredentials) -> None:
+    with pytest.raises(ValidationError, match="needs directory_id"):
+        _block(creds, item_ids=["dfl-1"], configuration_id="cfg-PARSE_FAST")
+    with pytest.raises(ValidationError, match=r"job_config .*and configuration_id"):
+        _block(
+            creds,
+            directory_id="dir-1",
+            job_config={"parameters": {"fast_mode": True}},
+            configuration_id="cfg-PARSE_FAST",
+        )
+    with pytest.raises(ValidationError, match="tier"):
+        _block(creds, directory_id="dir-1", parse_v2={"tier": "fastest", "version": "latest"})
+    v2 = _block(creds, directory_id="dir-1", configuration_id="cfg-PARSE_FAST")
+    with pytest.raises(ValueError, match="run_llama_batch_job"):
+        v2.trigger()

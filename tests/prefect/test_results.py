@@ -9,7 +9,7 @@ import cloudpickle
 import pytest
 
 from prefect_llamabatch.models import JobItem
-from prefect_llamabatch.results import (
+from prefect_llamabatch.orchestration.results import (
     BatchApiUnavailable,
     BatchItemsFailed,
     BatchJobCancelled,

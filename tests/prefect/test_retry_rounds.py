@@ -8,7 +8,7 @@ from prefect.client.orchestration import get_client
 from prefect_llamabatch.credentials import LlamaCloudCredentials
 from prefect_llamabatch.emulator import Emulator
 from prefect_llamabatch.flows import process_directory, retry_failed_items
-from prefect_llamabatch.results import BatchItemsFailed
+from prefect_llamabatch.orchestration.results import BatchItemsFailed
 from tests.prefect.conftest import FAST
 
 pytestmark = pytest.mark.usefixtures("prefect")

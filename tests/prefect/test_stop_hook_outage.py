@@ -7,10 +7,15 @@ import uuid
 
 import pytest
 
-from prefect_llamabatch import _tracking
-from prefect_llamabatch._tracking import cancel_tracked_jobs, hook_client, record_job, tracked_jobs
 from prefect_llamabatch.credentials import LlamaCloudCredentials
 from prefect_llamabatch.emulator import Emulator
+from prefect_llamabatch.orchestration import tracking as _tracking
+from prefect_llamabatch.orchestration.tracking import (
+    cancel_tracked_jobs,
+    hook_client,
+    record_job,
+    tracked_jobs,
+)
 
 pytestmark = [pytest.mark.usefixtures("prefect"), pytest.mark.emulator(start_frozen=True)]
 

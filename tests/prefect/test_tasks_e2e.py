@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,13 @@ from pydantic import ValidationError
 
 from prefect_llamabatch.credentials import LlamaCloudCredentials
 from prefect_llamabatch.emulator import Emulator
-from prefect_llamabatch.results import (
+from prefect_llamabatch.orchestration.results import (
     BatchApiUnavailable,
     BatchItemsFailed,
     BatchJobTimeout,
     BatchRunResult,
 )
-from prefect_llamabatch.tasks import (
+from prefect_llamabatch.orchestration.tasks import (
     cancel_batch_job,
     create_batch_job,
     get_batch_job,
@@ -33,8 +34,9 @@ from prefect_llamabatch.tasks import (
     upload_directory,
     wait_for_batch_job,
 )
-from prefect_llamabatch.waiting import WaitSettings, progress_artifact_key
+from prefect_llamabatch.orchestration.waiting import WaitSettings, progress_artifact_key
 from tests.prefect.conftest import FAST
+from tests.reliability.test_stops import eventually
 
 pytestmark = pytest.mark.usefixtures("prefect")
 
@@ -156,10 +158,12 @@ def test_retried_flow_reattaches_to_the_job_it_created(
     assert emu.admin.request_counts().get("create_job") == 1  # the retry did not even ask
 
 
-def test_idempotency_key_also_holds_on_the_server(
+@pytest.mark.emulator(idempotency_keys=True)
+def test_idempotency_key_also_holds_on_a_server_honouring_it_convenience(
     emu: Emulator, creds: LlamaCloudCredentials, docs_dir: str
 ) -> None:
-    # Without the persisted result (refresh_cache), the same key still yields the same job.
+    # Without the persisted result (refresh_cache), the same key still yields the same job on a
+    # server that honours the key: the emulator's opt-in convenience (LlamaCloud documents none).
     @flow
     def twice() -> tuple[str, str]:
         first = create_batch_job(creds, {}, directory_id=docs_dir).id
@@ -276,16 +280,42 @@ def test_timeout_can_leave_the_job_running(
 def test_outage_while_waiting_is_ridden_out(
     emu: Emulator, creds: LlamaCloudCredentials, docs_dir: str, kind: str
 ) -> None:
-    def outage_then_resume() -> None:
-        emu.admin.outage(0.8)
+    # The outage lasts until the wait has seen it (a status poll answered 503), however long the
+    # wait takes to start: no time window to hit.
+    def a_poll_failed() -> bool:
+        return any(r.status == 503 and r.route == "get_job" for r in emu.admin.request_log())
+
+    def end_outage_once_seen() -> None:
+        eventually(a_poll_failed, what="a status poll answered 503")
+        emu.admin.end_outage()
         emu.admin.resume()
 
-    result = _wait_in_flow(
-        kind, creds, docs_dir, FAST, before_wait=outage_then_resume, max_failed_fraction=None
-    )
+    with ThreadPoolExecutor(1) as pool:
+        ender: Future[None] | None = None
+
+        def outage_then_resume() -> None:
+            nonlocal ender
+            emu.admin.outage(None)
+            ender = pool.submit(end_outage_once_seen)
+
+        try:
+            result = _wait_in_flow(
+                kind,
+                creds,
+                docs_dir,
+                FAST,
+                before_wait=outage_then_resume,
+                max_failed_fraction=None,
+            )
+        finally:
+            emu.admin.end_outage()
+        assert ender is not None
+        ender.result()
     assert result.status == "completed"
     log = emu.admin.request_log()
-    assert any(r.status == 503 and r.route == "get_job" for r in log)
+    failed = [i for i, r in enumerate(log) if r.status == 503 and r.route == "get_job"]
+    answered = [i for i, r in enumerate(log) if r.status == 200 and r.route == "get_job"]
+    assert failed and answered and max(answered) > min(failed)  # ridden out: polled on after it
 
 
 @KINDS

@@ -4,6 +4,7 @@ run uploads nothing, a changed file is uploaded once; upload_directory in sync a
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,8 @@ from prefect import flow
 from prefect_llamabatch.credentials import LlamaCloudCredentials
 from prefect_llamabatch.emulator import Emulator
 from prefect_llamabatch.flows import process_directory
-from prefect_llamabatch.results import BatchRunResult
-from prefect_llamabatch.tasks import UploadedDirectory, upload_directory
+from prefect_llamabatch.orchestration.results import BatchRunResult
+from prefect_llamabatch.orchestration.tasks import UploadedDirectory, upload_directory
 from tests.prefect.conftest import FAST
 
 pytestmark = pytest.mark.usefixtures("prefect")
@@ -109,3 +110,60 @@ def test_directory_name_picks_a_live_directory_of_that_name(
 
     result = upload()
     assert result.directory_id != other.id and sorted(result.uploaded) == ["one.txt", "sub/two.md"]
+
+
+# --- Folder hygiene (issue 10, item 6): symlinks never lead out, names checked first. ---
+
+
+def test_symlinks_never_lead_out_of_the_folder(
+    emu: Emulator, creds: LlamaCloudCredentials, tmp_path: Path
+) -> None:
+    folder = _folder(tmp_path)
+    outside = tmp_path / "private"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not for upload")
+    (folder / "leak.txt").symlink_to(outside / "secret.txt")
+    (folder / "leakdir").symlink_to(outside, target_is_directory=True)
+    (folder / "broken.txt").symlink_to(tmp_path / "nowhere.txt")
+    (folder / "alias.txt").symlink_to(folder / "one.txt")  # inside: uploaded under its name
+
+    @flow
+    def upload() -> UploadedDirectory:
+        return upload_directory(creds, str(folder))
+
+    result = upload()
+    assert sorted(result.files) == ["alias.txt", "one.txt", "sub/two.md"]
+    assert result.skipped_links == ["broken.txt", "leak.txt", "leakdir"]
+    assert _uploads(emu) == 3
+    with creds.get_client() as client:
+        listed = list(client.iter_directory_files(result.directory_id))
+    assert {f.display_name for f in listed} == {"alias.txt", "one.txt", "sub/two.md"}
+    # What was uploaded is the folder's own content, never the file outside it.
+    assert all(f.metadata and f.metadata["size"] in (3, 5) for f in listed)
+
+
+@pytest.mark.parametrize(
+    ("bad_name", "shown"),
+    [
+        (b"caf\xe9.txt", "b'caf\\xe9.txt'"),  # Latin-1 bytes: not UTF-8
+        (b"tab\there.txt", "contains control characters"),
+    ],
+)
+def test_an_unuploadable_name_fails_before_anything_is_created(
+    emu: Emulator, creds: LlamaCloudCredentials, tmp_path: Path, bad_name: bytes, shown: str
+) -> None:
+    folder = _folder(tmp_path)
+    with open(os.path.join(os.fsencode(folder), bad_name), "wb") as handle:
+        handle.write(b"content")
+    with pytest.raises(ValueError, match="cannot be uploaded") as raised:
+        process_directory(creds, local_path=str(folder), wait=FAST)
+    assert shown in str(raised.value)
+
+    @flow
+    def upload() -> UploadedDirectory:
+        return upload_directory(creds, str(folder))
+
+    with pytest.raises(ValueError, match="nothing was"):
+        upload()
+    # No directory created, no file uploaded: the whole folder was checked first.
+    assert emu.admin.request_log() == []

@@ -4,21 +4,24 @@ and the outage budget counts the client's own retries of a poll (which are cappe
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pytest
 from prefect import flow
 from pydantic import ValidationError
 
-from prefect_llamabatch import tasks
-from prefect_llamabatch._dispatch import drive
+from prefect_llamabatch.client.errors import ServerError, error_for_status
 from prefect_llamabatch.credentials import LlamaCloudCredentials
 from prefect_llamabatch.emulator import Emulator
-from prefect_llamabatch.errors import ServerError, error_for_status
 from prefect_llamabatch.models import BatchJobStatus
-from prefect_llamabatch.results import BatchApiUnavailable
-from prefect_llamabatch.tasks import create_batch_job, wait_credentials, wait_for_batch_job
-from prefect_llamabatch.waiting import POLL_RETRY_DEADLINE, WaitSettings, wait_steps
+from prefect_llamabatch.orchestration import waiting
+from prefect_llamabatch.orchestration.drivers import drive
+from prefect_llamabatch.orchestration.results import BatchApiUnavailable
+from prefect_llamabatch.orchestration.tasks import (
+    create_batch_job,
+    wait_credentials,
+    wait_for_batch_job,
+)
+from prefect_llamabatch.orchestration.waiting import POLL_RETRY_DEADLINE, WaitSettings, wait_steps
 from tests.prefect.conftest import FAST
 from tests.prefect.fakes import FakePort
 
@@ -50,7 +53,7 @@ class SlowFailingPort(FakePort):
 
     retry_seconds: float = 25.0
 
-    def op_get_job(self, job_id: str, **_: Any) -> BatchJobStatus:
+    def get_job(self, job_id: str) -> BatchJobStatus:
         self.polls_at.append(self.now)
         self.now += self.retry_seconds
         raise error_for_status(503, method="GET", path="/x", detail="down")
@@ -81,7 +84,7 @@ def test_wait_credentials_cap_the_client_retry_deadline(creds: LlamaCloudCredent
 def test_polls_retry_only_briefly_inside_the_wait(
     emu: Emulator, prefect: str, docs_dir: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tasks, "POLL_RETRY_DEADLINE", 0.3)  # 30 s in real use
+    monkeypatch.setattr(waiting, "POLL_RETRY_DEADLINE", 0.3)  # 30 s in real use
     # Without the cap, one poll alone would be retried 200 times before the budget even started.
     patient = LlamaCloudCredentials(
         api_key=emu.api_key,

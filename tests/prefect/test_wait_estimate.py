@@ -7,9 +7,14 @@ from collections.abc import Callable
 
 import pytest
 
-from prefect_llamabatch._dispatch import drive
 from prefect_llamabatch.models import BatchJobStatus
-from prefect_llamabatch.waiting import CompletionEstimate, WaitOutcome, WaitSettings, wait_steps
+from prefect_llamabatch.orchestration.drivers import drive
+from prefect_llamabatch.orchestration.waiting import (
+    CompletionEstimate,
+    WaitOutcome,
+    WaitSettings,
+    wait_steps,
+)
 from tests.prefect.fakes import FakePort, job_status
 
 START = 1000.0  # FakePort's clock at the first poll

@@ -8,8 +8,7 @@ import logging
 import pytest
 from pydantic import ValidationError
 
-from prefect_llamabatch._dispatch import drive
-from prefect_llamabatch.errors import (
+from prefect_llamabatch.client.errors import (
     APIConnectionError,
     AuthenticationError,
     NotFoundError,
@@ -17,8 +16,9 @@ from prefect_llamabatch.errors import (
     ServerError,
     error_for_status,
 )
-from prefect_llamabatch.results import BatchApiUnavailable, BatchJobTimeout
-from prefect_llamabatch.waiting import (
+from prefect_llamabatch.orchestration.drivers import drive
+from prefect_llamabatch.orchestration.results import BatchApiUnavailable, BatchJobTimeout
+from prefect_llamabatch.orchestration.waiting import (
     OutageBudget,
     PollSchedule,
     ProgressTracker,

@@ -84,6 +84,10 @@ class ScriptedServer:
         """How many requests were made to ``path``."""
         return sum(1 for s in self.seen if s.path == path)
 
+    async def answer_other(self, answer: object, send: Any) -> None:
+        """Send an answer of a kind this class does not know (subclasses add kinds)."""
+        raise TypeError(f"unknown answer {answer!r}")
+
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
@@ -117,6 +121,9 @@ class ScriptedServer:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": answer.body, "more_body": False})
             return
+        if not isinstance(answer, Reply):
+            await self.answer_other(answer, send)
+            return
         headers = [(b"content-type", answer.content_type.encode())]
         headers += [(k.lower().encode(), v.encode()) for k, v in answer.headers.items()]
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
@@ -125,11 +132,14 @@ class ScriptedServer:
 
 @contextmanager
 def scripted_server(
-    *, ssl_certfile: str | None = None, ssl_keyfile: str | None = None
+    *,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+    app: ScriptedServer | None = None,
 ) -> Iterator[ScriptedServer]:
-    """Serve a :class:`ScriptedServer` on a free loopback port for the duration of the block
-    (over TLS with the given certificate and key)."""
-    app = ScriptedServer()
+    """Serve a :class:`ScriptedServer` (or ``app``, a subclass) on a free loopback port for the
+    duration of the block (over TLS with the given certificate and key)."""
+    app = app or ScriptedServer()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

@@ -22,11 +22,11 @@ from prefect_llamabatch import (
     process_directory,
     run_llama_batch_job,
 )
-from prefect_llamabatch._secrets import SECRET_KEYS
 from prefect_llamabatch.emulator import EmulatorAdmin, FaultConfig, FaultRule
 from prefect_llamabatch.models import BatchJobCreate, BatchParseJobConfig
-from prefect_llamabatch.tasks import create_batch_job, wait_for_batch_job
-from prefect_llamabatch.waiting import WaitSettings
+from prefect_llamabatch.orchestration.secrets import SECRET_KEYS
+from prefect_llamabatch.orchestration.tasks import create_batch_job, wait_for_batch_job
+from prefect_llamabatch.orchestration.waiting import WaitSettings
 from tests.reliability.helpers import CANARY, CANARY_KEY
 
 WAIT = WaitSettings(poll_interval=0.05, max_poll_interval=0.2)

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prefect.exceptions import ParameterTypeError, PrefectHTTPStatusError
 from pydantic import SecretStr
 
 from prefect_llamabatch import AsyncBatchClient, BatchClient, LlamaBatchJob, LlamaCloudCredentials
 from prefect_llamabatch.cli import run as cli_run
+from prefect_llamabatch.cli.exit_codes import ExitCode
 from prefect_llamabatch.emulator import Emulator
 from tests.reliability.helpers import api_requests
 
@@ -34,6 +36,10 @@ class Case:
     field: str
     fix: str
     prefect: bool = False  # needs the Prefect test API
+    # What the failure must be: the exception types a caller can catch (pydantic's
+    # ValidationError is a ValueError), or the CLI's exit status.
+    error: tuple[type[BaseException], ...] = (ValueError, TypeError)
+    exit_code: int = ExitCode.USAGE
 
 
 def _client(emu: Emulator, **kwargs: Any) -> BatchClient:
@@ -223,6 +229,37 @@ CLIENT_CASES = [
     ),
     Case("blank-job-id", _with_client(lambda c: c.get_job("  ")), "job_id", "non-empty"),
     Case(
+        "dot-dot-directory-id",
+        # Unchecked, URL normalisation turned this into DELETE /api/v1/beta with the user's key.
+        _with_client(lambda c: c.delete_directory("..")),
+        "directory_id",
+        "'.' or '..'",
+    ),
+    Case(
+        "slash-in-job-id",
+        _with_client(lambda c: c.cancel_job("bjb-1/../bjb-2")),
+        "job_id",
+        "one URL path segment",
+    ),
+    Case(
+        "one-megabyte-item-id",
+        _with_client(lambda c: c.get_item_results("i" * 1_000_000)),
+        "item_id",
+        "at most 512 characters",
+    ),
+    Case(
+        "control-character-file-id",
+        _with_client(lambda c: c.add_file("dir-1", "file-1\r\nX-Evil: 1")),
+        "file_id",
+        "control",
+    ),
+    Case(
+        "base-url-ends-in-api-v1",
+        lambda emu, _tmp: BatchClient(emu.api_key, base_url=emu.base_url + "/api/v1"),
+        "base_url",
+        "give the host only",
+    ),
+    Case(
         "zero-list-limit",
         _with_client(lambda c: c.list_items("bjb-1", limit=0)),
         "limit",
@@ -345,7 +382,7 @@ BLOCK_CASES += [
 
 def _task(name: str, *args: Any, **kwargs: Any) -> Action:
     def action(emu: Emulator, tmp: Path) -> Any:
-        from prefect_llamabatch import tasks
+        from prefect_llamabatch.orchestration import tasks
 
         resolved = [a(tmp) if callable(a) else a for a in args]
         return getattr(tasks, name)(_creds(emu), *resolved, **kwargs)
@@ -523,15 +560,20 @@ FLOW_CASES = [
     ),
     Case(
         "flow-credentials-not-a-block",
-        # A block's name where the block belongs (a dict would be coerced into a block).
+        # A string that is not a saved block's name where the block belongs.
         lambda emu, _tmp: __import__("prefect_llamabatch").process_directory(
-            "llamacloud", directory_id="dir-1"
+            "no-such-llamabatch-block", directory_id="dir-1"
         ),
         "credentials",
-        "instance of LlamaCloudCredentials",
+        # A name is accepted only when it is a saved block; this one is not (refused, not echoed).
+        "pass a LlamaCloudCredentials block",
     ),
 ]
-FLOW_CASES = [Case(c.id, c.action, c.field, c.fix, prefect=True) for c in FLOW_CASES]
+# Prefect validates a flow's parameters before the run starts: its ParameterTypeError.
+FLOW_CASES = [
+    Case(c.id, c.action, c.field, c.fix, prefect=True, error=(*c.error, ParameterTypeError))
+    for c in FLOW_CASES
+]
 
 
 # ---- deployment parameters (the real nightly deployment's entrypoint) ----------------------
@@ -572,6 +614,7 @@ DEPLOYMENT_CASES = [
         field,
         fix,
         prefect=True,
+        error=(PrefectHTTPStatusError,),  # the Prefect API refuses the run (checked: 409 below)
     )
     for name, change, field, fix in [
         (
@@ -664,6 +707,7 @@ CLI_CASES = [
         "--block",
         "prefect block ls",
         prefect=True,
+        exit_code=ExitCode.NOT_FOUND,
     ),
 ]
 
@@ -687,9 +731,15 @@ def test_bad_input_fails_before_any_request(
     try:
         outcome = case.action(emu_env, tmp_path)
     except Exception as exc:
+        # Bad input is the caller's mistake: a ValueError/TypeError (pydantic's ValidationError is
+        # a ValueError), never an API error, a RuntimeError or whatever happened to break.
+        assert isinstance(exc, case.error), f"{case.id}: {type(exc).__name__}: {exc}"
+        if isinstance(exc, PrefectHTTPStatusError):
+            assert exc.response.status_code == 409, f"{case.id}: {exc}"
         message = str(exc)
     else:
         assert isinstance(outcome, int), f"{case.id}: no error (got {outcome!r})"
+        assert outcome == case.exit_code, f"{case.id}: exit status {outcome}, not {case.exit_code}"
         message = capsys.readouterr().err
     assert case.field in message, f"{case.id}: the message does not name {case.field!r}: {message}"
     assert case.fix.lower() in message.lower(), f"{case.id}: no fix hint {case.fix!r}: {message}"

@@ -1,11 +1,17 @@
 """Chaos: ``process_directory`` under seeded faults on every route ends exactly as the emulator says.
 
-One emulator, faults on every route (429 with Retry-After, 500, 502 with an HTML body, 503, 504,
-dropped connections, latency spikes, and commit-then-fail / commit-then-drop on create). Each run
-processes a folder or directory of 50 files, a few of which fail by design. Every run's report
-must equal the emulator's ground truth (same failed items, same counts), the emulator must hold
-exactly one job per run, and the requests made must stay within ``REQUEST_MULTIPLE`` times those
-of the same runs without faults (no retry storm).
+One *strict* emulator (no ``Idempotency-Key``: LlamaCloud documents none, so only reconciliation
+can prevent a duplicate), run once per list order (oldest first; newest first with pages capped
+at 20 and no ``total_size``), faults on every route (429 with Retry-After, 500, 502 with an HTML
+body, 503, 504, dropped connections, latency spikes, and commit-then-fail / commit-then-drop on
+create). Each run processes a folder or directory of 50 files, a few of which fail by design.
+Every run's report must equal the emulator's ground truth (same failed items, same counts), the
+emulator must hold exactly one job per run, and the requests made must stay within
+``REQUEST_MULTIPLE`` times those of the same runs without faults (no retry storm).
+
+Ten flows at once over equal-size item sets of one directory, each with its own config, under
+creates that fail *before* the server stores anything (and some after): each flow must end with
+its own job — its items, its config — never another flow's.
 
 CI-friendly: the emulator runs at 1/100 speed scale, the client's backoff is capped at 0.1 s via
 the credentials block, and polling starts at 50 ms.
@@ -31,9 +37,9 @@ from prefect_llamabatch.emulator import (
     run_emulator,
 )
 from prefect_llamabatch.emulator.admin import GroundTruth
-from prefect_llamabatch.flows import process_directory
-from prefect_llamabatch.results import BatchRunResult, JobCounts
-from prefect_llamabatch.waiting import WaitSettings
+from prefect_llamabatch.flows import process_directory, process_items
+from prefect_llamabatch.orchestration.results import BatchRunResult, JobCounts
+from prefect_llamabatch.orchestration.waiting import WaitSettings
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -84,10 +90,32 @@ def plan(index: int) -> Run:
     return Run(index, files, local=index % 2 == 0)
 
 
-@pytest.fixture(scope="module")
-def chaos_emulator() -> Iterator[Emulator]:
+# Creates that never reach the store, many of them, before the usual chaos.
+UNCOMMITTED_CREATES = [
+    FaultRule(route="create_job", kind="drop", rate=0.2),
+    FaultRule(route="create_job", kind="http_502", rate=0.2),
+    FaultRule(route="create_job", kind="http_504", rate=0.1),
+]
+
+LISTINGS = {
+    "oldest_first": {"list_order": "oldest_first"},
+    "newest_first-capped-no_total": {
+        "list_order": "newest_first",
+        "max_page_size": 20,
+        "include_total_size": False,
+    },
+}
+
+
+@pytest.fixture(scope="module", params=list(LISTINGS))
+def chaos_emulator(request: pytest.FixtureRequest) -> Iterator[Emulator]:
     config = EmulatorConfig(
-        time_scale=0.01, concurrency=8, failure_patterns=["bad-*"], request_log_size=50_000
+        time_scale=0.01,
+        concurrency=8,
+        failure_patterns=["bad-*"],
+        request_log_size=50_000,
+        idempotency_keys=False,  # the strict default, stated: no server-side dedupe
+        **LISTINGS[request.param],
     )
     with run_emulator(config) as emu:
         yield emu
@@ -223,3 +251,57 @@ def test_ten_flows_at_once_against_one_emulator_all_correct(
     for run, (result, directory_id) in zip(runs, results, strict=True):
         check_against_truth(run, result, directory_id, truth)
     assert len({result.job.id for result, _ in results}) == AT_ONCE
+
+
+ITEMS_PER_FLOW = 10
+
+
+def test_ten_flows_over_equal_size_item_sets_each_get_their_own_job(
+    emulator: Emulator, prefect_api: str
+) -> None:
+    names = {f"doc-{n:03d}.txt": b"x" for n in range(AT_ONCE * ITEMS_PER_FLOW)}
+    for n in range(0, AT_ONCE * ITEMS_PER_FLOW, 7):  # a few fail by design
+        del names[f"doc-{n:03d}.txt"]
+        names[f"bad-{n:03d}.txt"] = b"x"
+    seeded = emulator.admin.seed_directory(names, name="shared")
+    ids = sorted(seeded.files.values())
+    chunks = [ids[i * ITEMS_PER_FLOW : (i + 1) * ITEMS_PER_FLOW] for i in range(AT_ONCE)]
+    configs = [{"parameters": {"max_pages": i + 1}} for i in range(AT_ONCE)]
+    emulator.admin.set_faults(
+        FaultConfig(seed=CHAOS.seed + 1, rules=[*UNCOMMITTED_CREATES, *CHAOS.rules])
+    )
+
+    def one(i: int) -> BatchRunResult:
+        state = process_items(
+            credentials(emulator),
+            item_ids=chunks[i],
+            job_config=configs[i],
+            wait=WAIT,
+            max_failed_fraction=1.0,
+            return_state=True,
+        )
+        result = state.result(raise_on_failure=False)
+        assert isinstance(result, BatchRunResult), f"flow {i} ended {state.type}: {result!r}"
+        return result
+
+    with ThreadPoolExecutor(max_workers=AT_ONCE) as pool:
+        results = list(pool.map(one, range(AT_ONCE)))
+    truth = emulator.admin.ground_truth()
+    log = emulator.admin.request_log()
+    uncommitted = [
+        r for r in log if r.route == "create_job" and r.fault in ("drop", "http_502", "http_504")
+    ]
+    assert uncommitted, "no create failed before the store: the scenario did not happen"
+    assert len(truth.jobs) == AT_ONCE, f"{len(truth.jobs)} jobs for {AT_ONCE} flows"
+    for i, result in enumerate(results):
+        job = truth.job(result.job.id)
+        assert sorted(item.item_id for item in job.items) == chunks[i], f"flow {i}: wrong job"
+        assert job.job_config is not None
+        assert job.job_config["parameters"]["max_pages"] == i + 1, f"flow {i}: wrong config"
+        failed = {item.item_id for item in job.items if item.status_value == "failed"}
+        assert {item.item_id for item in result.failed_items} == failed
+    assert len({result.job.id for result in results}) == AT_ONCE
+    print(
+        f"\nten flows: {len(uncommitted)} creates failed before the store, "
+        f"{sum(r.route == 'create_job' and r.fault is not None for r in log)} create faults in all"
+    )

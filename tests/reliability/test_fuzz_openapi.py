@@ -27,8 +27,7 @@ from schemathesis import GenerationMode, checks
 from starlette.routing import BaseRoute
 
 from prefect_llamabatch import BatchClient
-from prefect_llamabatch.emulator import Emulator, EmulatorConfig, run_emulator
-from prefect_llamabatch.emulator.api import router
+from prefect_llamabatch.emulator import Emulator, EmulatorConfig, api, run_emulator, v2_api
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -49,7 +48,12 @@ def _operations(routes: list[BaseRoute]) -> list[tuple[str, str]]:
     return found
 
 
-OPERATIONS = _operations(list(router.routes))
+# v1 and v2 (batches, configurations, parse and extract jobs); not the emulator's own routes.
+OPERATIONS = [
+    (method, path)
+    for method, path in _operations([*api.router.routes, *v2_api.router.routes])
+    if path.startswith("/api/")
+]
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +70,12 @@ def real_ids(fuzz_emulator: Emulator) -> dict[str, str]:
     )
     with BatchClient(fuzz_emulator.api_key, base_url=fuzz_emulator.base_url) as client:
         job = client.create_job({"directory_id": seeded.id, "job_config": {}})
+        batch = client.create_batch(seeded.id, "cfg-PARSE_FAST")
     file_id = seeded.files["a.txt"]
     return {
         "job_id": job.id,
+        "batch_id": batch.id,
+        "config_id": "cfg-PARSE_FAST",
         "directory_id": seeded.id,
         "directory_file_id": file_id,
         "item_id": file_id,

@@ -24,9 +24,10 @@ from prefect_llamabatch import (
     RetryPolicy,
     ServerError,
 )
+from prefect_llamabatch.client.paging import ListingError
 from prefect_llamabatch.emulator import Emulator, FaultRule
 from prefect_llamabatch.models import JobStatus
-from prefect_llamabatch.results import JobCounts
+from prefect_llamabatch.orchestration.results import JobCounts
 from tests.reliability.scripted_server import (
     Hang,
     Lie,
@@ -100,7 +101,7 @@ def test_html_with_status_200_is_a_typed_error(server: ScriptedServer, client: B
     message = str(info.value)
     assert "not JSON" in message and "Welcome to nginx" in message
     assert "<h1>" not in message  # tags stripped: readable
-    assert f"GET {JOBS}/bjb-1" in message
+    assert f"GET {server.base_url}{JOBS}/bjb-1" in message  # the full URL
 
 
 def test_truncated_json_from_the_emulator_is_a_typed_error(emu: Emulator) -> None:
@@ -206,13 +207,15 @@ def test_total_size_larger_than_the_items_that_exist(
 ) -> None:
     items = [item(n) for n in range(150)]
     server.reset(lambda seen: paged(items, 1_000_000, seen))
-    got = list(client.iter_items("bjb-1", page_size=50, concurrency=4))
-    assert [i.item_id for i in got] == [i["item_id"] for i in items]
+    got: list[str] = []
+    with pytest.raises(ListingError, match="ended after 150 entries, but its total_size says"):
+        got.extend(i.item_id for i in client.iter_items("bjb-1", page_size=50, concurrency=4))
+    assert got == [i["item_id"] for i in items]  # every item once, then a clear refusal
     # It stops at the first empty page: one window of 4 pages after the first, no more.
     assert server.requests_to(f"{JOBS}/bjb-1/items") <= 1 + 4 + 4
 
 
-def test_an_empty_page_before_the_end_stops_the_iteration(
+def test_an_empty_page_before_the_end_is_refused_not_a_short_result(
     server: ScriptedServer, client: BatchClient
 ) -> None:
     items = [item(n) for n in range(300)]
@@ -223,18 +226,22 @@ def test_an_empty_page_before_the_end_stops_the_iteration(
         return paged(items, 300, seen)
 
     server.reset(answer)
-    got = [i.item_id for i in client.iter_items("bjb-1", page_size=100, concurrency=1)]
+    got: list[str] = []
+    with pytest.raises(ListingError, match="ended after 100 entries"):
+        got.extend(i.item_id for i in client.iter_items("bjb-1", page_size=100, concurrency=1))
     assert got == [i["item_id"] for i in items[:100]]
     assert server.requests_to(f"{JOBS}/bjb-1/items") == 2
 
 
 @pytest.mark.parametrize("total", [500, None], ids=["with-total", "without-total"])
-def test_a_page_repeating_the_previous_one_stops_the_iteration(
+def test_a_page_repeating_the_previous_one_is_refused(
     server: ScriptedServer, client: BatchClient, total: int | None
 ) -> None:
     first = [item(n) for n in range(100)]
     server.reset(lambda _s: json_reply({"items": first, "total_size": total}))  # offset ignored
-    got = [i.item_id for i in client.iter_items("bjb-1", page_size=100, concurrency=2)]
+    got: list[str] = []
+    with pytest.raises(ListingError, match="only entries already listed"):
+        got.extend(i.item_id for i in client.iter_items("bjb-1", page_size=100, concurrency=2))
     assert got == [i["item_id"] for i in first]  # no duplicates
     assert server.requests_to(f"{JOBS}/bjb-1/items") <= 3
 
@@ -262,7 +269,7 @@ def test_negative_total_size_ends_after_the_first_page(
     assert len(got) == 10 and server.requests_to(f"{JOBS}/bjb-1/items") == 1
 
 
-def test_a_cursor_that_repeats_itself_ends_the_iteration(
+def test_a_cursor_that_repeats_itself_is_refused(
     server: ScriptedServer, client: BatchClient
 ) -> None:
     files = [
@@ -283,7 +290,9 @@ def test_a_cursor_that_repeats_itself_ends_the_iteration(
         return json_reply({"items": files[2:], "next_page_token": "t1"})  # "t1" again
 
     server.reset(answer)
-    got = [f.id for f in client.iter_directory_files("dir-1", page_size=2)]
+    got: list[str] = []
+    with pytest.raises(ListingError, match="cursor cycles"):
+        got.extend(f.id for f in client.iter_directory_files("dir-1", page_size=2))
     assert got == ["dfl-0", "dfl-1", "dfl-2", "dfl-3"]
     assert len(server.seen) == 2
 
@@ -306,9 +315,12 @@ def test_a_huge_json_error_detail_gives_a_short_message(
     server: ScriptedServer, client: BatchClient
 ) -> None:
     server.reset(lambda _s: json_reply({"detail": "x" * 2_000_000}, status=400))
-    with pytest.raises(Exception) as info:
+    with pytest.raises(BadRequestError) as info:
         client.get_job("bjb-1")
-    assert len(str(info.value)) < 1000
+    message = str(info.value)
+    assert len(message) < 1000 and len(repr(info.value)) < 1200
+    assert "400" in message and "xxxxxxxx" in message  # still says what the server said
+    assert server.requests_to(f"{JOBS}/bjb-1") == 1  # a 400 is not retried
 
 
 @pytest.mark.parametrize("after_headers", [False, True], ids=["no-headers", "no-body"])
@@ -378,8 +390,8 @@ def test_a_garbled_status_answer_mid_wait_does_not_fail_the_wait(
     emu: Emulator, prefect_api: str, kind: str
 ) -> None:
     from prefect_llamabatch import LlamaCloudCredentials
-    from prefect_llamabatch.tasks import wait_for_batch_job
-    from prefect_llamabatch.waiting import WaitSettings
+    from prefect_llamabatch.orchestration.tasks import wait_for_batch_job
+    from prefect_llamabatch.orchestration.waiting import WaitSettings
 
     seeded = emu.admin.seed_directory({f"d{n}.txt": b"text" for n in range(6)}, name="garbled")
     emu.admin.freeze()  # the job keeps running until the garbled answer has been served
@@ -407,9 +419,9 @@ def test_a_status_answer_that_never_parses_fails_the_wait_after_the_budget(
     server: ScriptedServer, prefect_api: str
 ) -> None:
     from prefect_llamabatch import LlamaCloudCredentials
-    from prefect_llamabatch.results import BatchApiUnavailable
-    from prefect_llamabatch.tasks import wait_for_batch_job
-    from prefect_llamabatch.waiting import WaitSettings
+    from prefect_llamabatch.orchestration.results import BatchApiUnavailable
+    from prefect_llamabatch.orchestration.tasks import wait_for_batch_job
+    from prefect_llamabatch.orchestration.waiting import WaitSettings
 
     server.reset(lambda _s: Reply(200, b"<html>maintenance</html>", "text/html"))
     credentials = LlamaCloudCredentials(api_key=KEY, base_url=server.base_url, max_retries=0)

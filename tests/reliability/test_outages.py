@@ -19,8 +19,8 @@ import pytest
 from prefect_llamabatch import LlamaCloudCredentials
 from prefect_llamabatch.emulator import Emulator, EmulatorConfig, run_emulator
 from prefect_llamabatch.flows import process_directory
-from prefect_llamabatch.results import BatchApiUnavailable, BatchRunResult
-from prefect_llamabatch.waiting import WaitSettings
+from prefect_llamabatch.orchestration.results import BatchApiUnavailable, BatchRunResult
+from prefect_llamabatch.orchestration.waiting import WaitSettings
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -68,6 +68,8 @@ def debug_env(home: Path, site: Path, emu: Emulator) -> dict[str, str]:
         PREFECT_LOGGING_ROOT_LEVEL="DEBUG",
         PREFECT_LOGGING_EXTRA_LOGGERS="httpx,httpcore,prefect_llamabatch,uvicorn",
         PREFECT_LOGGING_TO_API_ENABLED="true",
+        # The child's ephemeral API starts slowly at DEBUG on a loaded 2-core machine (default 20 s).
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         DO_NOT_TRACK="1",
         PYTHONPATH=os.pathsep.join([str(site), str(REPO)]),
