@@ -30,6 +30,7 @@ from prefect.client.schemas.objects import StateType
 from prefect_llamabatch.orchestration import tracking
 from prefect_llamabatch.orchestration.effects import (
     ClientCall,
+    ClientDrain,
     ClientIteration,
     CreateProgressArtifact,
     Effect,
@@ -198,6 +199,12 @@ class SyncDriver:
                 return effect.sync(self.client)
             case ClientIteration():
                 return list(effect.sync(self.client))
+            case ClientDrain():
+                drained = 0
+                for element in effect.sync(self.client):
+                    effect.put(element)
+                    drained += 1
+                return drained
             case Sleep(seconds=seconds):
                 if self.watch is None:
                     time.sleep(seconds)
@@ -252,6 +259,12 @@ class AsyncDriver:
                 return await effect.aio(self.client)
             case ClientIteration():
                 return [element async for element in effect.aio(self.client)]
+            case ClientDrain():
+                drained = 0
+                async for element in effect.aio(self.client):
+                    effect.put(element)
+                    drained += 1
+                return drained
             case Sleep(seconds=seconds):
                 if self.watch is None:
                     await anyio.sleep(seconds)

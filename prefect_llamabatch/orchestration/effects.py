@@ -7,6 +7,8 @@ to get it typed, ``Sleep`` and ``Gather`` as in the core. This module adds:
 * :class:`ClientCall` ``[T]``: one client method; each call knows how to run itself on the sync
   and on the async client (``sync`` / ``aio``), so the drivers never name a method.
 * :class:`ClientIteration` ``[T]``: a paginated client iterator, collected into ``list[T]``.
+* :class:`ClientDrain` ``[T]``: a paginated client iterator drained into a sink (``put``) as its
+  pages arrive, answered with the count: nothing is collected.
 * :class:`Monotonic`, :class:`RequestsMade`: the driver's clock and its client's request count.
 * :class:`RecordJob`, :class:`ForgetJob`: job tracking for the stop hooks (``tracking.py``).
 * :class:`CreateProgressArtifact`, :class:`UpdateProgressArtifact`: the wait's progress artifact.
@@ -51,6 +53,7 @@ __all__ = [
     "AllJobs",
     "CancelJob",
     "ClientCall",
+    "ClientDrain",
     "ClientIteration",
     "CreateDirectory",
     "CreateJob",
@@ -134,6 +137,29 @@ class ClientIteration(Effect[list[T]], Generic[T]):
     @abstractmethod
     def aio(self, client: AsyncBatchClient) -> AsyncIterator[T]:
         """The async client's iterator."""
+
+
+class ClientDrain(Effect[int], Generic[T]):
+    """A paginated client iterator drained into a sink: the driver calls :meth:`put` with each
+    element as its page arrives (nothing is collected) and answers with how many there were.
+
+    ``put`` runs in the driver's own flow of control (the event loop for the async driver,
+    never a worker thread of its own), one element at a time.
+    """
+
+    __slots__ = ()
+
+    @abstractmethod
+    def sync(self, client: BatchClient) -> Iterator[T]:
+        """The sync client's iterator."""
+
+    @abstractmethod
+    def aio(self, client: AsyncBatchClient) -> AsyncIterator[T]:
+        """The async client's iterator."""
+
+    @abstractmethod
+    def put(self, element: T) -> None:
+        """Keep one element (e.g. insert it into a table)."""
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,17 @@ the destination, named after the document (:func:`output_paths`), and a JSONL ma
   ``*_content_metadata`` in 1 MiB chunks into a local staging file (hashed on the way), then
   moved or uploaded to the destination; memory does not depend on the document's size.
 * **Concurrent, bounded**: ``max_concurrency`` documents at a time, in windows of
-  :data:`WINDOW` documents (memory does not grow with the number of documents beyond one
-  small manifest entry each).
+  :data:`WINDOW` documents. Memory does not grow with the number of documents: the documents,
+  their output paths, the previous manifest and the run's manifest lines are kept in a sqlite3
+  table in the run's staging directory (``table``), filled as the listing's pages arrive and
+  read back one window at a time.
 * **Resumable**: an output whose manifest entry names the same job and whose file still has the
   recorded SHA-256 is skipped without any request; a fetched output identical to the file
   already there is not written again.
 
 The package, by what each part does: ``names`` (the documents and their output paths),
-``sources`` (the documents of a v1 job or a v2 batch), ``destination`` (the filesystem and the
+``table`` (the run's per-document state in sqlite3, and the path rule), ``refs`` (what both
+use), ``sources`` (the documents of a v1 job or a v2 batch), ``destination`` (the filesystem and the
 file work on it), ``manifest``, ``fetch`` (the client calls that fetch outputs), ``steps`` (a
 run, and ``write_outputs`` / ``awrite_outputs``), ``task`` (``download_outputs``). Every name
 is importable from here.
@@ -51,6 +54,7 @@ from prefect_llamabatch.orchestration.outputs.names import (
     OutputFormat,
     output_paths,
 )
+from prefect_llamabatch.orchestration.outputs.names import as_document as as_document
 from prefect_llamabatch.orchestration.outputs.names import as_documents as as_documents
 from prefect_llamabatch.orchestration.outputs.sources import FileNames as FileNames
 from prefect_llamabatch.orchestration.outputs.sources import ItemDocuments as ItemDocuments
@@ -63,6 +67,7 @@ from prefect_llamabatch.orchestration.outputs.steps import (
     outputs_steps,
     write_outputs,
 )
+from prefect_llamabatch.orchestration.outputs.table import DocumentTable as DocumentTable
 from prefect_llamabatch.orchestration.outputs.task import download_outputs
 
 __all__ = [

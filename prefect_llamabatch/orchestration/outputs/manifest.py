@@ -4,13 +4,16 @@ and rewritten at the end of a run."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any
 
 from pydantic import BaseModel
 
 from prefect_llamabatch.orchestration.outputs.destination import Destination, FileWork
+from prefect_llamabatch.orchestration.outputs.table import DocumentTable, Kept
+
+__all__ = ["Kept", "ManifestEntry", "ReadManifest", "WriteManifest"]
 
 
 class ManifestEntry(BaseModel):
@@ -25,49 +28,41 @@ class ManifestEntry(BaseModel):
     format: str
 
 
-class Kept(NamedTuple):
-    """A manifest line of an earlier run, and what resuming compares."""
-
-    job_id: str
-    sha256: str
-    format: str
-    line: str
-
-
 @dataclass(frozen=True)
 class ReadManifest(FileWork):
-    """The previous manifest's entries by output path (empty if there is none or it is damaged
-    — a damaged line is ignored: its output is fetched again)."""
+    """Read the previous manifest's entries into the run's table, by output path (none if there
+    is no manifest; a damaged line is ignored: its output is fetched again). Answered with how
+    many lines were kept."""
 
     destination: Destination
     name: str
+    table: DocumentTable
 
-    def run(self) -> dict[str, Kept]:
-        entries: dict[str, Kept] = {}
+    def _entries(self, handle: Any) -> Iterator[tuple[str, Kept]]:
+        for line in handle:
+            try:
+                entry = ManifestEntry.model_validate_json(line)
+            except ValueError:
+                continue
+            line = line.decode().strip() if isinstance(line, bytes) else line.strip()
+            yield entry.output_path, Kept(entry.job_id, entry.sha256, entry.format, line)
+
+    def run(self) -> int:
         try:
             with self.destination.fs.open(self.destination.path(self.name), "rb") as handle:
-                for line in handle:
-                    try:
-                        entry = ManifestEntry.model_validate_json(line)
-                    except ValueError:
-                        continue
-                    line = line.decode().strip() if isinstance(line, bytes) else line.strip()
-                    entries[entry.output_path] = Kept(
-                        entry.job_id, entry.sha256, entry.format, line
-                    )
+                return self.table.keep_previous(self._entries(handle))
         except FileNotFoundError:
-            pass
-        return entries
+            return 0
 
 
 @dataclass(frozen=True)
 class WriteManifest(FileWork):
-    """Write the manifest (sorted by output path), replacing the previous one."""
+    """Write the manifest (sorted by output path), replacing the previous one: the table's
+    lines (:meth:`~.table.DocumentTable.manifest_lines`), streamed."""
 
     destination: Destination
     name: str
-    entries: Mapping[str, str]
-    """Each output path and its JSON line (the run's own map: no copy of 10,000 pairs)."""
+    table: DocumentTable
 
     def run(self) -> str:
         path = self.destination.path(self.name)
@@ -76,6 +71,6 @@ class WriteManifest(FileWork):
         if parent and self.destination.local:
             os.makedirs(parent, exist_ok=True)
         with fs.open(path, "wb") as handle:
-            for output_path in sorted(self.entries):
-                handle.write(self.entries[output_path].encode() + b"\n")
+            for line in self.table.manifest_lines():
+                handle.write(line.encode() + b"\n")
         return path

@@ -3,17 +3,18 @@ collisions, never outside the destination."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import PurePosixPath
-from typing import Any, Literal, NamedTuple, Union
+from typing import Any, Union
 
 from pydantic import BaseModel
 
-OutputFormat = Literal["markdown", "text", "items", "extract"]
-FORMATS: dict[str, str] = {"markdown": ".md", "text": ".txt", "items": ".json", "extract": ".json"}
-"""Each output format and the suffix of its files."""
-MANIFEST_NAME = "manifest.jsonl"
+from prefect_llamabatch.orchestration.outputs.refs import FORMATS as FORMATS
+from prefect_llamabatch.orchestration.outputs.refs import MANIFEST_NAME as MANIFEST_NAME
+from prefect_llamabatch.orchestration.outputs.refs import DocumentRef as DocumentRef
+from prefect_llamabatch.orchestration.outputs.refs import OutputFormat as OutputFormat
+from prefect_llamabatch.orchestration.outputs.refs import clean_name as clean_name
+from prefect_llamabatch.orchestration.outputs.refs import short_name as short_name
+from prefect_llamabatch.orchestration.outputs.table import DocumentTable
 
 
 class DocumentJob(BaseModel):
@@ -37,30 +38,8 @@ class DocumentJob(BaseModel):
     status: str | None = None
 
 
-class DocumentRef(NamedTuple):
-    """A document as the steps keep it: a few strings (10,000 of them are a few MB)."""
-
-    name: str
-    job_id: str
-    item_id: str | None = None
-    status: str | None = None
-
-
 DocumentInput = Union[DocumentJob, tuple[str, str], Mapping[str, Any]]
 """A :class:`DocumentJob`, a ``(document name, job id)`` pair, or a mapping of its fields."""
-
-
-def _clean(name: str) -> str:
-    # Never outside the destination: no absolute paths, no "..", no empty segments.
-    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".", "..")]
-    return "/".join(parts) or "document"
-
-
-def _short(clean: str, suffix: str) -> str:
-    path = PurePosixPath(clean)
-    if path.suffix and path.stem:
-        return str(path.with_suffix(suffix))
-    return clean + suffix
 
 
 def output_paths(
@@ -83,33 +62,28 @@ def output_paths(
         assert output_paths(docs) == ["a/q1.pdf.md", "a/Q1.docx.md", "b.md"]
         ```
     """
-    suffix = FORMATS[output_format]
-    clean = [_clean(d.name) for d in documents]
-    short = [_short(c, suffix) for c in clean]
-    counts = Counter(s.casefold() for s in short)
-    first = [
-        s if counts[s.casefold()] == 1 else c + suffix for s, c in zip(short, clean, strict=True)
-    ]
-    taken: set[str] = {MANIFEST_NAME}
-    paths = [""] * len(documents)
-    for i in sorted(range(len(documents)), key=lambda i: (first[i], documents[i].job_id)):
-        path = first[i]
-        if path.casefold() in taken:
-            path = f"{clean[i]}.{documents[i].job_id}{suffix}"
-        taken.add(path.casefold())
-        paths[i] = path
-    return paths
+    # One implementation of the rule: the run's table (``table.py``), in memory.
+    with DocumentTable(":memory:", output_format, unique_jobs=False) as table:
+        table.add_many(documents)
+        table.assign_paths()
+        return list(table.paths())
+
+
+def as_document(doc: DocumentInput) -> DocumentRef:
+    """One document given as a :class:`DocumentJob`, a ``(name, job id)`` pair or a mapping."""
+    if isinstance(doc, DocumentJob):
+        parsed = doc
+    elif isinstance(doc, (list, tuple)) and len(doc) == 2:
+        parsed = DocumentJob(name=doc[0], job_id=doc[1])
+    else:
+        parsed = DocumentJob.model_validate(doc)
+    return DocumentRef(parsed.name, parsed.job_id, parsed.item_id, parsed.status)
 
 
 def as_documents(documents: Iterable[DocumentInput]) -> list[DocumentRef]:
     """The documents as :class:`DocumentRef` s, one per job id (the first name wins)."""
     seen: dict[str, DocumentRef] = {}
     for doc in documents:
-        if isinstance(doc, DocumentJob):
-            parsed = doc
-        elif isinstance(doc, (list, tuple)) and len(doc) == 2:
-            parsed = DocumentJob(name=doc[0], job_id=doc[1])
-        else:
-            parsed = DocumentJob.model_validate(doc)
-        seen.setdefault(parsed.job_id, DocumentRef(*parsed.model_dump().values()))
+        ref = as_document(doc)
+        seen.setdefault(ref.job_id, ref)
     return list(seen.values())

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
@@ -41,7 +41,6 @@ from prefect_llamabatch.orchestration.outputs.fetch import (
     OutputUnavailable,
 )
 from prefect_llamabatch.orchestration.outputs.manifest import (
-    Kept,
     ManifestEntry,
     ReadManifest,
     WriteManifest,
@@ -51,10 +50,10 @@ from prefect_llamabatch.orchestration.outputs.names import (
     MANIFEST_NAME,
     DocumentInput,
     DocumentRef,
-    as_documents,
-    output_paths,
+    as_document,
 )
 from prefect_llamabatch.orchestration.outputs.sources import batch_documents, job_documents
+from prefect_llamabatch.orchestration.outputs.table import DocumentTable, Kept, Row
 from prefect_llamabatch.orchestration.runtime import run_logger
 
 if TYPE_CHECKING:
@@ -63,6 +62,8 @@ if TYPE_CHECKING:
     from prefect_llamabatch.client import AsyncBatchClient, BatchClient
 
 WINDOW = 512
+"""Documents read from the run's table and delivered at once."""
+_TABLE = "documents.sqlite3"  # the run's table, in its staging directory
 _ATTEMPTS = 3  # fetches of one output (each with a fresh presigned URL)
 
 
@@ -113,10 +114,11 @@ class _Run:
     output_format: str
     staging: str
     overrides: Tenant
-    previous: dict[str, Kept]
-    entries: dict[str, str] = field(default_factory=dict)
-    """Each output path and its manifest line (strings, not models: 10,000 stay small)."""
-    result: OutputsResult | None = None
+    table: DocumentTable
+    """The documents, their paths, the previous manifest and the run's lines (``table.py``):
+    used here only by the top-level steps (``_window``, ``outputs_steps``), never by the steps
+    a ``Gather`` runs concurrently."""
+    result: OutputsResult
 
 
 def _retryable(exc: LlamaCloudError) -> bool:
@@ -176,38 +178,38 @@ def _deliver(
     return ("written" if written else "unchanged"), entry
 
 
-def _resumed(run: _Run, doc: DocumentRef, relative: str) -> Steps[Kept | None]:
+def _resumed(run: _Run, row: Row) -> Steps[Kept | None]:
     """The previous entry if the output is still there with the same content."""
-    entry = run.previous.get(relative)
-    if entry is None or entry.job_id != doc.job_id or entry.format != run.output_format:
+    entry = row.kept
+    if entry is None or entry.job_id != row.doc.job_id or entry.format != run.output_format:
         return None
-    digest = yield from ExistingDigest(run.destination, run.destination.path(relative))
+    digest = yield from ExistingDigest(run.destination, run.destination.path(row.path))
     return entry if digest == entry.sha256 else None
 
 
-def _window(run: _Run, docs: list[DocumentRef], paths: list[str], concurrency: int) -> Steps[None]:
-    assert run.result is not None
+def _window(run: _Run, rows: list[Row], concurrency: int) -> Steps[None]:
     result = run.result
-    checks = [i for i, p in enumerate(paths) if p in run.previous]
-    resumed = yield Gather([_resumed(run, docs[i], paths[i]) for i in checks], concurrency)
+    lines: list[tuple[str, str]] = []  # this window's manifest lines, recorded at its end
+    checks = [row for row in rows if row.kept is not None]
+    resumed = yield Gather([_resumed(run, row) for row in checks], concurrency)
     done = set()
-    for i, entry in zip(checks, resumed, strict=True):
+    for row, entry in zip(checks, resumed, strict=True):
         if entry is not None:
             kept = ManifestEntry.model_validate_json(entry.line)
-            renamed = kept.model_copy(update={"document": docs[i].name, "item_id": docs[i].item_id})
-            run.entries[paths[i]] = renamed.model_dump_json()
+            renamed = kept.model_copy(update={"document": row.doc.name, "item_id": row.doc.item_id})
+            lines.append((row.path, renamed.model_dump_json()))
             result.unchanged += 1
-            done.add(i)
-    todo = [i for i in range(len(docs)) if i not in done]
+            done.add(row.seq)
+    todo = [row for row in rows if row.seq not in done]
     kind = "extract" if run.output_format == "extract" else "parse"
-    unknown = tuple(docs[i].job_id for i in todo if docs[i].status is None or kind == "extract")
+    unknown = tuple(row.doc.job_id for row in todo if row.doc.status is None or kind == "extract")
     listed: dict[str, Any] = {}
     if unknown:
         for found in (yield from LookUp(kind, unknown, concurrency, run.overrides)):
             listed[found.id] = found
     deliveries = []
-    for i in todo:
-        doc = docs[i]
+    for row in todo:
+        doc = row.doc
         job = listed.get(doc.job_id)
         status = job.status if job is not None else doc.status
         if status is not None and status != "COMPLETED":
@@ -217,11 +219,11 @@ def _window(run: _Run, docs: list[DocumentRef], paths: list[str], concurrency: i
             )
             continue
         known = job if isinstance(job, ExtractJob) else None
-        deliveries.append(_deliver(run, doc, paths[i], known))
+        deliveries.append(_deliver(run, doc, row.path, known))
     outcomes = yield Gather(deliveries, concurrency)
     for outcome, value in outcomes:
         if outcome in ("written", "unchanged"):
-            run.entries[value.output_path] = value.model_dump_json()
+            lines.append((value.output_path, value.model_dump_json()))
             if outcome == "written":
                 result.written += 1
                 result.bytes_written += value.bytes
@@ -231,6 +233,7 @@ def _window(run: _Run, docs: list[DocumentRef], paths: list[str], concurrency: i
             result.not_completed.append(value)
         else:
             result.failed.append(value)
+    run.table.record(lines)
 
 
 def outputs_steps(
@@ -269,39 +272,37 @@ def outputs_steps(
         )
     target = open_destination(destination, storage_options)
     overrides = tenant(organization_id, project_id)
-    if job_id is not None:
-        docs = yield from job_documents(job_id, overrides)
-    elif batch is not None:
-        docs = yield from batch_documents(batch, overrides)
-    else:
-        assert documents is not None
-        docs = as_documents(documents)
-    paths = output_paths(docs, output_format)
-    previous = yield from ReadManifest(target, manifest_name)
-    result = OutputsResult(
-        destination=target.shown,
-        manifest_path=target.path(manifest_name),
-        format=output_format,
-        documents=len(docs),
-    )
     if target.local:
         os.makedirs(target.root, exist_ok=True)
-    # Staged beside the outputs on a local disk, so that publishing one is a rename.
-    with tempfile.TemporaryDirectory(
-        prefix=".llamabatch-staging-", dir=staging_dir or (target.root if target.local else None)
-    ) as staging:
-        run = _Run(target, output_format, staging, overrides, previous, result=result)
-        for start in range(0, len(docs), WINDOW):
-            yield from _window(
-                run, docs[start : start + WINDOW], paths[start : start + WINDOW], max_concurrency
-            )
-    # Outputs of earlier runs that this run did not touch stay listed (their files stay too).
-    # Merged into the run's own map, without a set of the paths or a copy of every line.
-    for path in paths:
-        previous.pop(path, None)
-    for path, kept in previous.items():
-        run.entries[path] = kept.line
-    yield from WriteManifest(target, manifest_name, run.entries)
+    # Staged beside the outputs on a local disk, so that publishing one is a rename; the run's
+    # table (the documents, their paths and manifest lines: memory flat in their number) too.
+    with (
+        tempfile.TemporaryDirectory(
+            prefix=".llamabatch-staging-",
+            dir=staging_dir or (target.root if target.local else None),
+        ) as staging,
+        DocumentTable(os.path.join(staging, _TABLE), output_format) as table,
+    ):
+        if job_id is not None:
+            yield from job_documents(table, job_id, overrides)
+        elif batch is not None:
+            yield from batch_documents(table, batch, overrides)
+        else:
+            assert documents is not None
+            table.add_many(as_document(doc) for doc in documents)
+        table.assign_paths()
+        yield from ReadManifest(target, manifest_name, table)
+        result = OutputsResult(
+            destination=target.shown,
+            manifest_path=target.path(manifest_name),
+            format=output_format,
+            documents=table.count(),
+        )
+        run = _Run(target, output_format, staging, overrides, table, result)
+        for rows in table.windows(WINDOW):
+            yield from _window(run, rows, max_concurrency)
+        # Outputs of earlier runs that this run did not touch stay listed (their files too).
+        yield from WriteManifest(target, manifest_name, table)
     result.api_calls = yield from RequestsMade()
     run_logger().info("Outputs: %s", result.summary())
     return result
