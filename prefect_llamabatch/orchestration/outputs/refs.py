@@ -4,7 +4,6 @@ name's clean and short forms. Everything here is re-exported by ``names``."""
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
 from typing import Literal, NamedTuple
 
 OutputFormat = Literal["markdown", "text", "items", "extract"]
@@ -30,8 +29,15 @@ def clean_name(name: str) -> str:
 
 
 def short_name(clean: str, suffix: str) -> str:
-    """A clean name with its suffix replaced by the output's (``a/q1.pdf`` → ``a/q1.md``)."""
-    path = PurePosixPath(clean)
-    if path.suffix and path.stem:
-        return str(path.with_suffix(suffix))
+    """A clean name with its suffix replaced by the output's (``a/q1.pdf`` → ``a/q1.md``), or
+    with the output's suffix added if it has none (``README`` → ``README.md``).
+
+    ``PurePosixPath(clean).with_suffix(suffix)`` when the name has a suffix (a ``.`` that neither
+    starts nor ends the last segment), in string operations: pathlib interns every segment it
+    parses, which would grow the interpreter's table of interned strings with the documents.
+    """
+    last = clean.rpartition("/")[2]
+    dot = last.rfind(".")
+    if 0 < dot < len(last) - 1:
+        return clean[: len(clean) - len(last) + dot] + suffix
     return clean + suffix
