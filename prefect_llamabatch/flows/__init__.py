@@ -20,8 +20,10 @@ The flows are synchronous; call them from sync code, from a sync flow, or as a s
 flow. Their signatures are stable: deployments pass these parameters by name.
 
 Secrets never travel as flow parameters: Prefect stores parameters in its database. A ``job_config``
-carrying a secret (``azure_openai_key``, webhook headers …) is refused; save the job definition in a
-:class:`~prefect_llamabatch.orchestration.jobs.LlamaBatchJob` block and run ``run_llama_batch_job``.
+carrying a secret (``azure_openai_key``, webhook headers …), or ``parse_v2``/``extract_v2``
+parameters carrying a webhook's signing secret or headers, is refused (and masked in what Prefect
+stores); save the job definition in a :class:`~prefect_llamabatch.orchestration.jobs.LlamaBatchJob`
+block and run ``run_llama_batch_job``.
 """
 
 import warnings

@@ -4,7 +4,7 @@ cancel-on-stop hooks, and the input checks run before any HTTP call.
 
 import inspect
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, Union, cast
@@ -30,7 +30,7 @@ from prefect_llamabatch.orchestration.credential_checks import (
 from prefect_llamabatch.orchestration.outputs import download_outputs
 from prefect_llamabatch.orchestration.pipeline import run_batch
 from prefect_llamabatch.orchestration.results import BatchRunResult
-from prefect_llamabatch.orchestration.secrets import find_secrets, masked
+from prefect_llamabatch.orchestration.secrets import find_secret_keys, find_secrets, masked
 from prefect_llamabatch.orchestration.tracking import cancel_remote_jobs
 from prefect_llamabatch.orchestration.v2_pipeline import (
     DEFAULT_SHARD_CONCURRENCY,
@@ -55,6 +55,8 @@ __all__ = [
 ]
 
 _CONFIG = TypeAdapter(JobConfig)
+# Flow parameters that may carry a job's secrets, masked in what Prefect stores.
+_CONFIG_PARAMETERS = ("job_config", "parse_v2", "extract_v2")
 JobConfigParam = Union[BatchParseJobRecordCreate, ClassifyJobConfig, dict[str, Any]]
 CredentialsParam = Union[LlamaCloudCredentials, str]
 """A flow's ``credentials``: a block, or the name of a saved one (never a key or a dict)."""
@@ -80,7 +82,7 @@ class LlamaBatchFlow(Flow[P, R]):
     """
 
     def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
-        """The stored parameters, with ``job_config`` secrets masked.
+        """The stored parameters, with secrets masked (``job_config``, ``parse_v2``, ``extract_v2``).
 
         Raises:
             TypeError: ``credentials`` is neither a block nor a block name (nothing is stored).
@@ -91,8 +93,9 @@ class LlamaBatchFlow(Flow[P, R]):
         elif "credentials" in parameters:
             refuse_unsafe_credentials(credentials)
         serialized = super().serialize_parameters(parameters)
-        if parameters.get("job_config") is not None:
-            serialized["job_config"] = masked(parameters["job_config"])
+        for name in _CONFIG_PARAMETERS:
+            if parameters.get(name) is not None:
+                serialized[name] = masked(parameters[name])
         return serialized
 
     def validate_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
@@ -162,8 +165,7 @@ def batch_flow(
     return decorate
 
 
-def _refuse_secrets(config: BatchParseJobRecordCreate | ClassifyJobConfig) -> None:
-    secrets = find_secrets(config)
+def _refuse_secrets(secrets: Sequence[str]) -> None:
     if secrets:
         raise ValueError(
             f"{', '.join(secrets)} {'is a secret' if len(secrets) == 1 else 'are secrets'}: flow "
@@ -181,8 +183,24 @@ def validated_config(
     """A job config (model or dict; None is a default parse job) as a model, checked."""
     config = _CONFIG.validate_python({} if job_config is None else job_config)
     if not allow_secrets:
-        _refuse_secrets(config)
+        _refuse_secrets(find_secrets(config))
     return config
+
+
+def refuse_v2_secrets(
+    parse_v2: Mapping[str, Any] | None, extract_v2: Mapping[str, Any] | None
+) -> None:
+    """Refuse v2 flow parameters that hold a secret (a webhook's signing secret or headers).
+
+    Raises:
+        ValueError: Naming each secret's path (never its value); a block is the place for them.
+    """
+    _refuse_secrets(
+        [
+            *find_secret_keys(parse_v2 or {}, "parse_v2"),
+            *find_secret_keys(extract_v2 or {}, "extract_v2"),
+        ]
+    )
 
 
 def wait_settings(wait: WaitSettings | Mapping[str, Any] | None) -> WaitSettings:

@@ -10,6 +10,7 @@ from prefect_llamabatch.flows.base import (
     RunOptions,
     batch_flow,
     check_credentials,
+    refuse_v2_secrets,
     run_either,
     run_parameter,
     validated_config,
@@ -146,6 +147,7 @@ def process_directory(
         parse_v2=parse_v2,
         extract_v2=extract_v2,
     )
+    refuse_v2_secrets(parse_v2, extract_v2)
     config = validated_config(job_config if target is None else None)
     settings = wait_settings(wait)
     check_max_failed_fraction(max_failed_fraction)

@@ -181,9 +181,14 @@ class LlamaBatchJobRun(JobRun[BatchRunResult]):
 
 def _schema_extra(schema: dict[str, Any], model: type[Block]) -> None:
     prefect_schema_extra(schema, model)
-    # Prefect does not see secrets inside the job_config union; name them, so reading the block
-    # without include_secrets shows them obfuscated.
-    schema["secret_fields"] = [*schema.get("secret_fields", []), *block_secret_paths("job_config")]
+    # Prefect does not see secrets inside the job_config union or the v2 parameter dicts; name
+    # them, so reading the block without include_secrets shows them obfuscated.
+    schema["secret_fields"] = [
+        *schema.get("secret_fields", []),
+        *block_secret_paths("job_config"),
+        "parse_v2.webhook_configurations",
+        "extract_v2.webhook_configurations",
+    ]
 
 
 class LlamaBatchJob(JobBlock[BatchRunResult]):

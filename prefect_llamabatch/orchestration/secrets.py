@@ -12,7 +12,7 @@ from pydantic import BaseModel, SecretStr
 
 from prefect_llamabatch.models import MASK, BatchParseJobConfig, WebhookConfiguration
 
-__all__ = ["SECRET_KEYS", "block_secret_paths", "find_secrets", "masked"]
+__all__ = ["SECRET_KEYS", "block_secret_paths", "find_secret_keys", "find_secrets", "masked"]
 
 
 def _has_secret(annotation: Any) -> bool:
@@ -91,6 +91,35 @@ def find_secrets(
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
             found += find_secrets(item, f"{path}[{i}]", where=where)
+    return found
+
+
+def find_secret_keys(value: Any, path: str) -> list[str]:
+    """Paths of every secret-named key (:data:`SECRET_KEYS`) set in plain dicts and lists.
+
+    The v2 ``parse_v2``/``extract_v2`` parameters are plain dicts whose models type the
+    webhook secrets as ``str``: their keys, not their types, mark them.
+
+    Example:
+        ```python
+        from prefect_llamabatch.orchestration.secrets import find_secret_keys
+
+        hooks = {"webhook_configurations": [{"webhook_url": "https://x", "webhook_signing_secret": "s"}]}
+        assert find_secret_keys(hooks, "parse_v2") == [
+            "parse_v2.webhook_configurations[0].webhook_signing_secret"
+        ]
+        ```
+    """
+    found: list[str] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if key in SECRET_KEYS and item is not None:
+                found.append(f"{path}.{key}")
+            else:
+                found += find_secret_keys(item, f"{path}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found += find_secret_keys(item, f"{path}[{i}]")
     return found
 
 

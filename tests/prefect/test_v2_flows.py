@@ -321,3 +321,100 @@ def test_extract_v2_outcomes_come_from_batched_extract_job_lookups(
     assert all(f.job_id and f.job_id.startswith("exj-") for f in result.failed_items)
     counts = emu.admin.request_counts()
     assert counts.get("list_extract_jobs") == 3 and counts.get("get_extract_job", 0) == 0
+
+
+HOOK_SECRET = "whsec-v2-signing-secret-5531"
+
+
+def _hooked(**hook: Any) -> dict[str, Any]:
+    return {
+        "tier": "fast",
+        "version": "latest",
+        "webhook_configurations": [{"webhook_url": "https://hooks.example.com/in", **hook}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("flow_name", "hook", "path"),
+    [
+        (
+            "directory",
+            {"webhook_signing_secret": HOOK_SECRET},
+            "parse_v2.webhook_configurations[0].webhook_signing_secret",
+        ),
+        (
+            "items",
+            {"webhook_headers": {"Authorization": HOOK_SECRET}},
+            "parse_v2.webhook_configurations[0].webhook_headers",
+        ),
+    ],
+)
+def test_a_webhook_secret_in_v2_parameters_is_refused_and_never_stored(
+    emu: Emulator,
+    creds: LlamaCloudCredentials,
+    twelve: str,
+    flow_name: str,
+    hook: dict[str, Any],
+    path: str,
+) -> None:
+    parameters = _hooked(**hook)
+    if flow_name == "directory":
+        state = process_directory(
+            creds, directory_id=twelve, parse_v2=parameters, return_state=True
+        )
+    else:
+        first = next(iter(_directory_files(creds, twelve)))
+        state = process_items(
+            creds, directory_id=twelve, item_ids=[first], parse_v2=parameters, return_state=True
+        )
+    assert state.is_failed()
+    with pytest.raises(ValueError) as info:
+        state.result()
+    message = str(info.value)
+    assert path in message and "LlamaBatchJob" in message
+    assert HOOK_SECRET not in message
+    with get_client(sync_client=True) as client:
+        stored = client.read_flow_run(state.state_details.flow_run_id).parameters
+    assert HOOK_SECRET not in repr(stored)
+    assert stored["parse_v2"]["webhook_configurations"][0]["webhook_url"] == (
+        "https://hooks.example.com/in"
+    )
+    assert not any(
+        k.endswith(("batch", "configuration", "configurations")) for k in emu.admin.request_counts()
+    )
+
+
+def test_a_v2_block_keeps_its_webhook_secret_obfuscated_and_sends_it(
+    emu: Emulator, creds: LlamaCloudCredentials
+) -> None:
+    import uuid
+
+    from prefect_llamabatch.flows import run_llama_batch_job
+    from prefect_llamabatch.orchestration.jobs import LlamaBatchJob
+
+    three = emu.admin.seed_directory(
+        {f"doc-{i}.txt": b"a document" for i in range(3)}, name="three"
+    ).id
+    name = f"v2-hooked-{uuid.uuid4().hex[:8]}"
+    LlamaBatchJob(
+        credentials=creds,
+        directory_id=three,
+        wait=FAST,
+        max_failed_fraction=None,
+        parse_v2=_hooked(webhook_signing_secret=HOOK_SECRET),
+    ).save(name)
+    with get_client(sync_client=True) as client:
+        document = client.read_block_document_by_name(
+            name, "llamacloud-batch-job", include_secrets=False
+        )
+    assert HOOK_SECRET not in repr(document.data)
+    state = run_llama_batch_job(name, return_state=True)
+    result: BatchRunResult = state.result()
+    assert result.counts.total == 3
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    assert HOOK_SECRET not in repr(run.parameters)
+    with creds.get_client() as client:
+        saved = [c for c in client.iter_configurations() if c.name.startswith("llamabatch-")]
+    # The secret reached the service, inside the saved configuration it belongs to.
+    assert len(saved) == 1 and HOOK_SECRET in repr(saved[0].parameters)
