@@ -23,7 +23,8 @@ from prefect_llamabatch.emulator import (
     EmulatorConfig,
     FaultKind,
 )
-from prefect_llamabatch.emulator.command import build_config, build_parser, serve_from_cli
+from prefect_llamabatch.emulator.command import build_parser, serve_from_cli
+from prefect_llamabatch.emulator.flags import EmulatorFlags
 from tests.emulator.conftest import JOBS
 
 
@@ -97,16 +98,16 @@ def test_cli_refuses_a_remote_host_and_bad_flags() -> None:
     assert result.returncode == 2
     assert "--allow-remote" in result.stderr
     with pytest.raises(ValueError, match="--api-key"):
-        build_config(api_key=["only-a-key"])
+        EmulatorFlags(api_key=["only-a-key"]).to_config()
     with pytest.raises(ValueError, match="--fault"):
-        build_config(fault=["get_job:teapot"])
+        EmulatorFlags(fault=["get_job:teapot"]).to_config()
     with pytest.raises(ValueError, match="concurrency"):
-        build_config(concurrency=0)
-    assert build_config(host="0.0.0.0", allow_remote=True).host == "0.0.0.0"
+        EmulatorFlags(concurrency=0).to_config()
+    assert EmulatorFlags(host="0.0.0.0", allow_remote=True).to_config().host == "0.0.0.0"
 
 
-def test_build_config_maps_every_flag(tmp_path: Path) -> None:
-    config = build_config(
+def test_the_flags_map_to_the_config(tmp_path: Path) -> None:
+    config = EmulatorFlags(
         port=0,
         db=tmp_path / "x.db",
         api_key=["k1:p1", "k2:o2:p2,p3"],
@@ -123,7 +124,7 @@ def test_build_config_maps_every_flag(tmp_path: Path) -> None:
         response_latency=0.05,
         data_dir=tmp_path / "data",
         dispatched_status=True,
-    )
+    ).to_config()
     assert [(k.organization_id, k.project_ids) for k in config.api_keys] == [
         ("org-emulator", ["p1"]),
         ("o2", ["p2", "p3"]),
@@ -155,7 +156,7 @@ def test_parser_maps_the_strictness_and_listing_flags() -> None:
         ]
     )
     flags = vars(args)
-    config = build_config(**{k: v for k, v in flags.items() if k != "port"}, port=0)
+    config = EmulatorFlags.parse({**flags, "port": 0}).to_config()
     assert config.idempotency_keys and config.clamp_limit and config.case_insensitive_filters
     assert config.list_order == "newest_first" and not config.include_total_size
     assert config.max_page_size == 7
@@ -167,7 +168,10 @@ def test_serve_from_cli_runs_until_stopped() -> None:
     out = io.StringIO()
     stop = threading.Event()
     thread = threading.Thread(
-        target=serve_from_cli, kwargs={"port": 0, "out": out, "stop": stop}, daemon=True
+        target=serve_from_cli,
+        args=(EmulatorFlags(port=0),),
+        kwargs={"out": out, "stop": stop},
+        daemon=True,
     )
     thread.start()
     deadline = time.monotonic() + 30
@@ -217,3 +221,45 @@ def test_route_names_are_the_documented_ones() -> None:
     from prefect_llamabatch.emulator.api import router
 
     assert sorted(getattr(r, "name", "") for r in router.routes) == sorted(ROUTE_NAMES)
+
+
+# Every flag with a value other than its default, as typed on either command line.
+EVERY_FLAG = [
+    *("--host", "127.0.0.2", "--port", "0", "--db", "state.db", "--data-dir", "data"),
+    *("--api-key", "k1:p1", "--api-key", "k2:o2:p2", "--admin-token", "tok"),
+    *("--time-scale", "0.5", "--item-duration", "2", "--concurrency", "8"),
+    *("--failure-pattern", "*bad*", "--transient-failure-pattern", "*flaky*"),
+    *("--failure-rate", "0.1", "--seed", "3", "--fault", "get_job:503:0.5"),
+    *("--max-file-size", "100", "--response-latency", "0.05", "--dispatched-status"),
+    *("--start-frozen", "--allow-remote", "--idempotency-keys", "--clamp-limit"),
+    *("--case-insensitive-filters", "--list-order", "newest_first", "--omit-total-size"),
+    *("--max-page-size", "7", "--classify-record", "required"),
+    *("--v2-max-files-per-batch", "5", "--v2-max-running-batches", "2"),
+    *("--v2-presigned-url-ttl", "60"),
+]
+
+
+def test_both_command_lines_take_every_flag_the_same_way() -> None:
+    from prefect_llamabatch.cli.app import app
+
+    from_argparse = EmulatorFlags.parse(vars(build_parser().parse_args(EVERY_FLAG)))
+    command, bound, _ = app.parse_args(["emulator", *EVERY_FLAG])
+    from_cyclopts = bound.kwargs["flags"]
+    assert command.__name__ == "emulator"
+    assert from_cyclopts == from_argparse
+    # Every field was given a value other than its default: no flag is missing from the list.
+    defaults = EmulatorFlags()
+    assert [
+        n for n in EmulatorFlags.model_fields if getattr(from_argparse, n) == getattr(defaults, n)
+    ] == []
+    config = from_argparse.to_config()
+    assert (config.classify_record, config.v2_max_files_per_batch) == ("required", 5)
+    assert (config.v2_max_running_batches, config.v2_presigned_url_ttl_seconds) == (2, 60)
+    assert config.start_frozen and config.allow_remote and config.faults.rules
+
+
+def test_a_bad_flag_value_is_named_by_its_flag() -> None:
+    with pytest.raises(ValueError, match="--list-order"):
+        EmulatorFlags.parse({"list_order": "random"})
+    with pytest.raises(ValueError, match="--no-such-flag"):
+        EmulatorFlags.parse({"no_such_flag": 1})

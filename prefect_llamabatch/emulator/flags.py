@@ -1,0 +1,226 @@
+"""The emulator's command-line flags, written once.
+
+``python -m prefect_llamabatch.emulator`` (argparse, :func:`add_flags`) and ``llamabatch
+emulator`` (cyclopts, the model flattened into flags) both read :class:`EmulatorFlags`; its
+:meth:`~EmulatorFlags.to_config` turns them into the server's
+:class:`~prefect_llamabatch.emulator.settings.EmulatorConfig`. A new setting is one field here.
+
+Example:
+    ```python
+    from prefect_llamabatch.emulator.flags import EmulatorFlags
+
+    config = EmulatorFlags(port=0, classify_record="required").to_config()
+    assert config.classify_record == "required" and config.port == 0
+    ```
+"""
+
+from __future__ import annotations
+
+import argparse
+import types
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from prefect_llamabatch.emulator.settings import (
+    LOOPBACK_HOSTS,
+    ApiKeySpec,
+    EmulatorConfig,
+    FaultConfig,
+    FaultRule,
+)
+
+__all__ = ["EmulatorFlags", "add_flags", "problems"]
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+class EmulatorFlags(BaseModel):
+    """Every flag of the emulator's command line, with its default and help."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Address to listen on (loopback only).")
+    port: int = Field(8765, description="Port (0: a free one).")
+    db: Path | None = Field(None, description="SQLite file keeping state across restarts.")
+    data_dir: Path | None = Field(None, description="Folder for uploads and outputs.")
+    api_key: list[str] = Field(
+        default_factory=list,
+        description="An accepted key, KEY:[ORG:]PROJECT[,PROJECT] (repeatable; default: "
+        "llx-emulator-local-key).",
+        json_schema_extra={"metavar": "KEY:[ORG:]PROJECT[,PROJECT]"},
+    )
+    admin_token: str | None = Field(
+        None, description="Token of the /_emulator admin API (default: random)."
+    )
+    time_scale: float = Field(
+        1.0, description="Multiplies simulated durations (0.01: 100x faster)."
+    )
+    item_duration: float = Field(0.1, description="Simulated seconds per item.")
+    concurrency: int = Field(4, description="Items in flight per job.")
+    failure_pattern: list[str] = Field(
+        default_factory=list,
+        description="Glob of file names that always fail (repeatable).",
+        json_schema_extra={"metavar": "GLOB"},
+    )
+    transient_failure_pattern: list[str] = Field(
+        default_factory=list,
+        description="Glob of file names that fail on their first processing only (repeatable).",
+        json_schema_extra={"metavar": "GLOB"},
+    )
+    failure_rate: float = Field(0.0, description="Fraction of other items that fail (seeded).")
+    seed: int = Field(0, description="Seed of the failure rate and of random faults.")
+    fault: list[str] = Field(
+        default_factory=list,
+        description="Injected fault, e.g. get_job:503:0.1 or create_job:commit_then_fail:1:1 "
+        "(repeatable).",
+        json_schema_extra={"metavar": "ROUTE:KIND[=VALUE][:RATE[:COUNT]]"},
+    )
+    max_file_size: int | None = Field(
+        None, description="Bytes; larger files are skipped (size_limit_exceeded)."
+    )
+    response_latency: float = Field(0.0, description="Seconds added to every /api response.")
+    dispatched_status: bool = Field(
+        False, description="Report 'dispatched' once every item was handed out."
+    )
+    start_frozen: bool = Field(
+        False, description="Start with processing frozen (the admin API unfreezes it)."
+    )
+    allow_remote: bool = Field(
+        False, description="Allow a non-loopback --host (the emulator has no real security)."
+    )
+    # Strict by default (nothing LlamaCloud does not document); conveniences are opt-in.
+    idempotency_keys: bool = Field(
+        False, description="Honour Idempotency-Key (a convenience LlamaCloud does not document)."
+    )
+    clamp_limit: bool = Field(False, description="Clamp a limit above 1,000 instead of a 422.")
+    case_insensitive_filters: bool = Field(False, description="Accept enum filters in any case.")
+    list_order: Literal["oldest_first", "newest_first"] = Field(
+        "oldest_first", description="Order of every listing (the real one is undocumented)."
+    )
+    omit_total_size: bool = Field(False, description="Send no total_size in offset listings.")
+    max_page_size: int | None = Field(None, description="Serve at most N entries per page.")
+    classify_record: Literal["required", "server_filled"] = Field(
+        "server_filled",
+        description="'required': refuse a classify job_config without the ClassifyJob record's "
+        "id, project_id, status and user_id (the schema's letter); 'server_filled': rules "
+        "suffice.",
+    )
+    v2_max_files_per_batch: int = Field(
+        1000, description="Source files one v2 batch may hold (the public limit is 1,000)."
+    )
+    v2_max_running_batches: int | None = Field(
+        None, description="v2 batches a project runs at once; more wait as THROTTLED."
+    )
+    v2_presigned_url_ttl: int = Field(
+        3600, description="Seconds a presigned output URL of a v2 job stays valid."
+    )
+
+    def to_config(self) -> EmulatorConfig:
+        """The ``EmulatorConfig`` the flags describe.
+
+        Raises:
+            ValueError: a flag is invalid; the message names it.
+        """
+        if self.host not in LOOPBACK_HOSTS and not self.allow_remote:
+            raise ValueError(
+                f"--host {self.host} is not a loopback address; the emulator has no real "
+                "security. Add --allow-remote to listen on it anyway."
+            )
+        try:
+            keys = [ApiKeySpec.parse(spec) for spec in self.api_key]
+        except ValueError as exc:
+            raise ValueError(f"--api-key: {exc}") from None
+        try:
+            rules = [FaultRule.parse(spec) for spec in self.fault]
+        except (ValueError, ValidationError) as exc:
+            raise ValueError(f"--fault: {exc}") from None
+        values: dict[str, object] = {
+            "host": self.host,
+            "port": self.port,
+            "db_path": self.db,
+            "data_dir": self.data_dir,
+            "api_keys": keys,
+            "time_scale": self.time_scale,
+            "item_duration_seconds": self.item_duration,
+            "concurrency": self.concurrency,
+            "failure_patterns": list(self.failure_pattern),
+            "transient_failure_patterns": list(self.transient_failure_pattern),
+            "failure_rate": self.failure_rate,
+            "seed": self.seed,
+            "faults": FaultConfig(rules=rules, seed=self.seed),
+            "max_file_size_bytes": self.max_file_size,
+            "response_latency": self.response_latency,
+            "dispatched_status": self.dispatched_status,
+            "start_frozen": self.start_frozen,
+            "allow_remote": self.allow_remote,
+            "idempotency_keys": self.idempotency_keys,
+            "clamp_limit": self.clamp_limit,
+            "case_insensitive_filters": self.case_insensitive_filters,
+            "list_order": self.list_order,
+            "include_total_size": not self.omit_total_size,
+            "max_page_size": self.max_page_size,
+            "classify_record": self.classify_record,
+            "v2_max_files_per_batch": self.v2_max_files_per_batch,
+            "v2_max_running_batches": self.v2_max_running_batches,
+            "v2_presigned_url_ttl_seconds": self.v2_presigned_url_ttl,
+        }
+        if self.admin_token is not None:
+            values["admin_token"] = SecretStr(self.admin_token)
+        try:
+            return EmulatorConfig.model_validate(values)
+        except ValidationError as exc:
+            raise ValueError(problems(exc)) from None
+
+    @classmethod
+    def parse(cls, values: dict[str, Any]) -> EmulatorFlags:
+        """Flags from parsed values (argparse's namespace as a dict), errors naming the flag.
+
+        Raises:
+            ValueError: a value is invalid; the message names its flag.
+        """
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise ValueError(problems(exc, flags=True)) from None
+
+
+def problems(exc: ValidationError, *, flags: bool = False) -> str:
+    """A validation error as one line naming each bad field (as its flag, with ``flags``)."""
+
+    def where(loc: tuple[int | str, ...]) -> str:
+        if flags and loc:
+            return _flag(str(loc[0]))
+        return ".".join(str(p) for p in loc) or "config"
+
+    return "; ".join(f"{where(e['loc'])}: {e['msg']}" for e in exc.errors())
+
+
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    """The annotation without ``| None``, and whether ``None`` was allowed."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return args[0], len(args) < len(get_args(annotation))
+    return annotation, False
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """Add every :class:`EmulatorFlags` field to ``parser`` (destinations are field names)."""
+    for name, field in EmulatorFlags.model_fields.items():
+        kind, _ = _unwrap(field.annotation)
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        options: dict[str, Any] = {"help": field.description, "dest": name}
+        if kind is bool:
+            options["action"] = "store_true"
+        elif get_origin(kind) is list:
+            options.update(action="append", default=[])
+        elif get_origin(kind) is Literal:
+            options.update(choices=list(get_args(kind)), default=field.default)
+        else:
+            options.update(type=kind, default=field.default)
+        if "metavar" in extra:
+            options["metavar"] = extra["metavar"]
+        parser.add_argument(_flag(name), **options)
