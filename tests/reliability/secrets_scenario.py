@@ -77,6 +77,18 @@ def main(base_url: str, folder: str, admin_token: str) -> None:
     result = run_llama_batch_job("canary-job")
     show("block run", result)
 
+    # 1b. The same for a v2 definition: parse_v2 parameters with a webhook's secrets.
+    hooks = secret_parameters()["webhook_configurations"]
+    parse_v2 = {"tier": "fast", "version": "latest", "webhook_configurations": hooks}
+    LlamaBatchJob(
+        credentials=LlamaCloudCredentials.load("canary-credentials"),
+        directory_id=docs.id,
+        parse_v2=parse_v2,
+        wait=WAIT,
+        max_failed_fraction=1.0,
+    ).save("canary-v2-job", overwrite=True)
+    show("v2 block run", run_llama_batch_job("canary-v2-job"))
+
     # 2. A local folder under faults on every route (a subset of the chaos suite).
     admin.set_faults(
         FaultConfig(
@@ -105,6 +117,10 @@ def main(base_url: str, folder: str, admin_token: str) -> None:
         credentials, directory_id=docs.id, job_config=job_config, wait=WAIT, return_state=True
     )
     show("refused", refused.result(raise_on_failure=False))
+    refused_v2 = process_directory(
+        credentials, directory_id=docs.id, parse_v2=parse_v2, wait=WAIT, return_state=True
+    )
+    show("refused v2", refused_v2.result(raise_on_failure=False))
 
     # 4. The tasks in a user's own flow, failing on purpose (items fail, threshold 0).
     @flow
