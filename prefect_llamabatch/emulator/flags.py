@@ -38,6 +38,25 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+# Flags whose config field has another name; the others have the same one.
+_CONFIG_NAMES = {
+    "db": "db_path",
+    "item_duration": "item_duration_seconds",
+    "failure_pattern": "failure_patterns",
+    "transient_failure_pattern": "transient_failure_patterns",
+    "max_file_size": "max_file_size_bytes",
+    "v2_presigned_url_ttl": "v2_presigned_url_ttl_seconds",
+}
+# Flags turned into config values by hand in ``to_config`` (parsed, or inverted).
+_CONVERTED = {"api_key", "fault", "omit_total_size", "admin_token"}
+_FLAG_NAMES = {
+    **{config: flag for flag, config in _CONFIG_NAMES.items()},
+    "api_keys": "api_key",
+    "faults": "fault",
+    "include_total_size": "omit_total_size",
+}
+
+
 class EmulatorFlags(BaseModel):
     """Every flag of the emulator's command line, with its default and help."""
 
@@ -139,41 +158,21 @@ class EmulatorFlags(BaseModel):
         except (ValueError, ValidationError) as exc:
             raise ValueError(f"--fault: {exc}") from None
         values: dict[str, object] = {
-            "host": self.host,
-            "port": self.port,
-            "db_path": self.db,
-            "data_dir": self.data_dir,
-            "api_keys": keys,
-            "time_scale": self.time_scale,
-            "item_duration_seconds": self.item_duration,
-            "concurrency": self.concurrency,
-            "failure_patterns": list(self.failure_pattern),
-            "transient_failure_patterns": list(self.transient_failure_pattern),
-            "failure_rate": self.failure_rate,
-            "seed": self.seed,
-            "faults": FaultConfig(rules=rules, seed=self.seed),
-            "max_file_size_bytes": self.max_file_size,
-            "response_latency": self.response_latency,
-            "dispatched_status": self.dispatched_status,
-            "start_frozen": self.start_frozen,
-            "allow_remote": self.allow_remote,
-            "idempotency_keys": self.idempotency_keys,
-            "clamp_limit": self.clamp_limit,
-            "case_insensitive_filters": self.case_insensitive_filters,
-            "list_order": self.list_order,
-            "include_total_size": not self.omit_total_size,
-            "max_page_size": self.max_page_size,
-            "classify_record": self.classify_record,
-            "v2_max_files_per_batch": self.v2_max_files_per_batch,
-            "v2_max_running_batches": self.v2_max_running_batches,
-            "v2_presigned_url_ttl_seconds": self.v2_presigned_url_ttl,
+            _CONFIG_NAMES.get(name, name): getattr(self, name)
+            for name in type(self).model_fields
+            if name not in _CONVERTED
         }
+        values.update(
+            api_keys=keys,
+            faults=FaultConfig(rules=rules, seed=self.seed),
+            include_total_size=not self.omit_total_size,
+        )
         if self.admin_token is not None:
             values["admin_token"] = SecretStr(self.admin_token)
         try:
             return EmulatorConfig.model_validate(values)
         except ValidationError as exc:
-            raise ValueError(problems(exc)) from None
+            raise ValueError(problems(exc, flags=True, names=_FLAG_NAMES)) from None
 
     @classmethod
     def parse(cls, values: dict[str, Any]) -> EmulatorFlags:
@@ -188,12 +187,15 @@ class EmulatorFlags(BaseModel):
             raise ValueError(problems(exc, flags=True)) from None
 
 
-def problems(exc: ValidationError, *, flags: bool = False) -> str:
-    """A validation error as one line naming each bad field (as its flag, with ``flags``)."""
+def problems(
+    exc: ValidationError, *, flags: bool = False, names: dict[str, str] | None = None
+) -> str:
+    """A validation error as one line naming each bad field (as its flag, with ``flags``;
+    ``names`` maps a config field to the flag that sets it)."""
 
     def where(loc: tuple[int | str, ...]) -> str:
         if flags and loc:
-            return _flag(str(loc[0]))
+            return _flag((names or {}).get(str(loc[0]), str(loc[0])))
         return ".".join(str(p) for p in loc) or "config"
 
     return "; ".join(f"{where(e['loc'])}: {e['msg']}" for e in exc.errors())

@@ -101,7 +101,7 @@ def test_cli_refuses_a_remote_host_and_bad_flags() -> None:
         EmulatorFlags(api_key=["only-a-key"]).to_config()
     with pytest.raises(ValueError, match="--fault"):
         EmulatorFlags(fault=["get_job:teapot"]).to_config()
-    with pytest.raises(ValueError, match="concurrency"):
+    with pytest.raises(ValueError, match=r"^--concurrency: "):
         EmulatorFlags(concurrency=0).to_config()
     assert EmulatorFlags(host="0.0.0.0", allow_remote=True).to_config().host == "0.0.0.0"
 
@@ -263,3 +263,8 @@ def test_a_bad_flag_value_is_named_by_its_flag() -> None:
         EmulatorFlags.parse({"list_order": "random"})
     with pytest.raises(ValueError, match="--no-such-flag"):
         EmulatorFlags.parse({"no_such_flag": 1})
+    # A value the server's config refuses is named by the flag that set it, not the config field.
+    with pytest.raises(ValueError, match=r"^--item-duration: "):
+        EmulatorFlags(item_duration=-1).to_config()
+    with pytest.raises(ValueError, match=r"^--max-file-size: "):
+        EmulatorFlags(max_file_size=-1).to_config()
