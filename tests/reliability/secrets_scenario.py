@@ -66,28 +66,22 @@ def main(base_url: str, folder: str, admin_token: str) -> None:
     job_config = {"parameters": parameters}
     show("body", BatchJobCreate(directory_id=docs.id, job_config=job_config))
 
-    # 1. The supported way to run a job with secrets: a block, passed by name.
-    LlamaBatchJob(
-        credentials=LlamaCloudCredentials.load("canary-credentials"),
-        directory_id=docs.id,
-        job_config=job_config,
-        wait=WAIT,
-        max_failed_fraction=1.0,
-    ).save("canary-job", overwrite=True)
-    result = run_llama_batch_job("canary-job")
-    show("block run", result)
-
-    # 1b. The same for a v2 definition: parse_v2 parameters with a webhook's secrets.
+    # 1. The supported way to run a job with secrets: a block, passed by name; for v1 and for a
+    #    v2 definition (parse_v2 parameters with a webhook's secrets).
     hooks = secret_parameters()["webhook_configurations"]
     parse_v2 = {"tier": "fast", "version": "latest", "webhook_configurations": hooks}
-    LlamaBatchJob(
-        credentials=LlamaCloudCredentials.load("canary-credentials"),
-        directory_id=docs.id,
-        parse_v2=parse_v2,
-        wait=WAIT,
-        max_failed_fraction=1.0,
-    ).save("canary-v2-job", overwrite=True)
-    show("v2 block run", run_llama_batch_job("canary-v2-job"))
+    for name, definition in (
+        ("canary-job", {"job_config": job_config}),
+        ("canary-v2-job", {"parse_v2": parse_v2}),
+    ):
+        LlamaBatchJob(
+            credentials=LlamaCloudCredentials.load("canary-credentials"),
+            directory_id=docs.id,
+            wait=WAIT,
+            max_failed_fraction=1.0,
+            **definition,
+        ).save(name, overwrite=True)
+        show(f"block run {name}", run_llama_batch_job(name))
 
     # 2. A local folder under faults on every route (a subset of the chaos suite).
     admin.set_faults(
