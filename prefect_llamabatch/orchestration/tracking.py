@@ -60,10 +60,6 @@ _PAGE = 200
 HOOK_RETRY_DEADLINE = 15.0
 """Seconds a stop hook keeps retrying a cancel (the credentials' own deadline is 300 s)."""
 _lock = threading.Lock()
-# One Variable write at a time from this process's threads: shards finishing together would
-# otherwise write at once, and Prefect's SQLite server answers concurrent writes 503, which its
-# client retries after ~2 s (measured: 3 of 5 concurrent deletes took 1.9-2.3 s, not 10 ms).
-_write_lock = threading.Lock()
 _local: dict[str, dict[str, LlamaCloudCredentials]] = {}
 _apis: dict[str, str] = {}  # job id -> "v2" for v2 batches recorded in this process
 log = get_logger("prefect_llamabatch.cancellation")
@@ -133,14 +129,13 @@ def record_job(
     """Record a job (``api="v2"``: a v2 batch) for a flow run (registry + Variable)."""
     _remember(flow_run_id, job.id, credentials, api)
     try:
-        with _write_lock:
-            Variable.set(  # type: ignore[call-arg]
-                variable_name(flow_run_id, job.id),
-                _value(flow_run_id, job, credentials, api),
-                tags=[TAG],
-                overwrite=True,
-                _sync=True,
-            )
+        Variable.set(  # type: ignore[call-arg]
+            variable_name(flow_run_id, job.id),
+            _value(flow_run_id, job, credentials, api),
+            tags=[TAG],
+            overwrite=True,
+            _sync=True,
+        )
     except Exception as exc:  # the job exists either way; losing the record only weakens cancel
         log.warning("Could not record batch job %s for cancel-on-stop: %s", job.id, exc)
 
@@ -163,8 +158,7 @@ def forget_job(flow_run_id: str, job_id: str) -> None:
     """Forget a job that finished or was cancelled."""
     _drop(flow_run_id, job_id)
     try:
-        with _write_lock:
-            Variable.unset(variable_name(flow_run_id, job_id), _sync=True)  # type: ignore[call-arg]
+        Variable.unset(variable_name(flow_run_id, job_id), _sync=True)  # type: ignore[call-arg]
     except Exception as exc:
         log.debug("Could not delete the record of batch job %s: %s", job_id, exc)
 

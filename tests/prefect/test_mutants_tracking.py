@@ -14,8 +14,6 @@ import asyncio
 import hashlib
 import logging
 import re
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,45 +99,6 @@ def _creds(**kw: Any) -> LlamaCloudCredentials:
     values: dict[str, Any] = {"api_key": "llx-secret-key", "base_url": "http://127.0.0.1:9"}
     values.update(kw)
     return LlamaCloudCredentials(**values)
-
-
-def test_threads_write_their_records_one_at_a_time(
-    variables: Variables, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Shards finishing together write at once; Prefect's SQLite server answers concurrent
-    # writes 503 (retried ~2 s later), so the writes of one process go one at a time.
-    in_flight, peak, guard = 0, 0, threading.Lock()
-
-    def slow(write: Any) -> Any:
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            nonlocal in_flight, peak
-            with guard:
-                in_flight += 1
-                peak = max(peak, in_flight)
-            time.sleep(0.02)
-            try:
-                return write(*args, **kwargs)
-            finally:
-                with guard:
-                    in_flight -= 1
-
-        return wrapped
-
-    monkeypatch.setattr(variables, "set", slow(variables.set))
-    monkeypatch.setattr(variables, "unset", slow(variables.unset))
-    creds = _creds()
-
-    def one(n: int) -> None:
-        record_job(RUN, _job(f"bj-{n}"), creds)
-        forget_job(RUN, f"bj-{n}")
-
-    threads = [threading.Thread(target=one, args=(n,)) for n in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-    assert peak == 1
-    assert variables.values == {}
 
 
 # ------------------------------------------------------------------------------------------------
