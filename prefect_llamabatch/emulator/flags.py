@@ -31,7 +31,7 @@ from prefect_llamabatch.emulator.settings import (
     FaultRule,
 )
 
-__all__ = ["EmulatorFlags", "add_flags", "problems"]
+__all__ = ["EmulatorFlags", "add_flags"]
 
 
 def _flag(name: str) -> str:
@@ -47,14 +47,15 @@ _CONFIG_NAMES = {
     "max_file_size": "max_file_size_bytes",
     "v2_presigned_url_ttl": "v2_presigned_url_ttl_seconds",
 }
-# Flags turned into config values by hand in ``to_config`` (parsed, or inverted).
-_CONVERTED = {"api_key", "fault", "omit_total_size", "admin_token"}
-_FLAG_NAMES = {
-    **{config: flag for flag, config in _CONFIG_NAMES.items()},
-    "api_keys": "api_key",
-    "faults": "fault",
-    "include_total_size": "omit_total_size",
+# Flags turned into their config value by hand in ``to_config`` (parsed, or inverted).
+_CONVERTED = {
+    "api_key": "api_keys",
+    "fault": "faults",
+    "omit_total_size": "include_total_size",
+    "admin_token": "admin_token",
 }
+# A config field refused by the config is named by the flag that set it.
+_FLAG_NAMES = {config: flag for flag, config in {**_CONFIG_NAMES, **_CONVERTED}.items()}
 
 
 class EmulatorFlags(BaseModel):
@@ -172,7 +173,7 @@ class EmulatorFlags(BaseModel):
         try:
             return EmulatorConfig.model_validate(values)
         except ValidationError as exc:
-            raise ValueError(problems(exc, flags=True, names=_FLAG_NAMES)) from None
+            raise ValueError(_problems(exc, _FLAG_NAMES)) from None
 
     @classmethod
     def parse(cls, values: dict[str, Any]) -> EmulatorFlags:
@@ -184,35 +185,30 @@ class EmulatorFlags(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            raise ValueError(problems(exc, flags=True)) from None
+            raise ValueError(_problems(exc, {})) from None
 
 
-def problems(
-    exc: ValidationError, *, flags: bool = False, names: dict[str, str] | None = None
-) -> str:
-    """A validation error as one line naming each bad field (as its flag, with ``flags``;
-    ``names`` maps a config field to the flag that sets it)."""
+def _problems(exc: ValidationError, flag_names: dict[str, str]) -> str:
+    """A validation error as one line naming each bad field by its flag (``flag_names`` maps a
+    config field to the flag that sets it; a flag's own field is its flag)."""
 
-    def where(loc: tuple[int | str, ...]) -> str:
-        if flags and loc:
-            return _flag((names or {}).get(str(loc[0]), str(loc[0])))
-        return ".".join(str(p) for p in loc) or "config"
+    def flag(loc: tuple[int | str, ...]) -> str:
+        return _flag(flag_names.get(str(loc[0]), str(loc[0]))) if loc else "config"
 
-    return "; ".join(f"{where(e['loc'])}: {e['msg']}" for e in exc.errors())
+    return "; ".join(f"{flag(e['loc'])}: {e['msg']}" for e in exc.errors())
 
 
-def _unwrap(annotation: Any) -> tuple[Any, bool]:
-    """The annotation without ``| None``, and whether ``None`` was allowed."""
+def _without_none(annotation: Any) -> Any:
+    """The annotation without ``| None``."""
     if get_origin(annotation) in (Union, types.UnionType):
-        args = [a for a in get_args(annotation) if a is not type(None)]
-        return args[0], len(args) < len(get_args(annotation))
-    return annotation, False
+        return next(a for a in get_args(annotation) if a is not type(None))
+    return annotation
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
     """Add every :class:`EmulatorFlags` field to ``parser`` (destinations are field names)."""
     for name, field in EmulatorFlags.model_fields.items():
-        kind, _ = _unwrap(field.annotation)
+        kind = _without_none(field.annotation)
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
         options: dict[str, Any] = {"help": field.description, "dest": name}
         if kind is bool:
